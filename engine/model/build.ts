@@ -1,0 +1,96 @@
+/**
+ * Checkpoint -> ONNX model on disk, cached by checkpoint content and build options: a second load
+ * of the same checkpoint with the same options reuses the built files. Builds go to a temporary
+ * folder renamed into place, so an interrupted build never leaves a half model in the cache.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Checkpoint, defaultCacheDir } from '../checkpoint/checkpoint.ts';
+import { GraphBuilder } from '../graph/builder.ts';
+import type { Quant } from '../graph/linear.ts';
+import { emitDecoder, type DecoderIO } from './decoder.ts';
+import { specFromConfig, type ModelSpec } from './spec.ts';
+
+/** Bump when the emitted graph changes, so cached builds are rebuilt. */
+export const BUILDER_VERSION = 1;
+
+export interface BuildProgress {
+  phase: 'hashing' | 'building' | 'quantising' | 'done';
+  done: number;
+  total: number;
+  message: string;
+}
+
+export interface BuildOptions {
+  quant: Quant;
+  cacheDir?: string;
+  /** Rebuild even when a cached build exists. */
+  force?: boolean;
+  onProgress?: (p: BuildProgress) => void;
+}
+
+export interface BuiltModel {
+  dir: string;
+  modelPath: string;
+  spec: ModelSpec;
+  io: DecoderIO;
+  quant: Quant;
+  key: string;
+  fromCache: boolean;
+  buildMs: number;
+  modelBytes: number;
+}
+
+interface Manifest {
+  builderVersion: number;
+  quant: Quant;
+  io: DecoderIO;
+  modelBytes: number;
+  buildMs: number;
+  checkpoint: string;
+}
+
+export async function buildModel(ckpt: Checkpoint, opts: BuildOptions): Promise<BuiltModel> {
+  const spec = specFromConfig(ckpt.config, ckpt.configPath);
+  const progress = opts.onProgress ?? (() => {});
+  const cacheRoot = opts.cacheDir ?? defaultCacheDir();
+  const contentKey = await ckpt.contentKey({
+    cacheDir: cacheRoot,
+    onProgress: (done, total) => progress({ phase: 'hashing', done, total, message: 'hashing checkpoint' }),
+  });
+  const key = createHash('sha256').update(`${contentKey}|${opts.quant}|v${BUILDER_VERSION}`).digest('hex').slice(0, 32);
+  const dir = path.join(cacheRoot, 'models', key);
+  const modelPath = path.join(dir, 'model.onnx');
+  const manifestPath = path.join(dir, 'manifest.json');
+  if (!opts.force && fs.existsSync(manifestPath) && fs.existsSync(modelPath)) {
+    const m = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as Manifest;
+    progress({ phase: 'done', done: 1, total: 1, message: 'using cached build' });
+    return { dir, modelPath, spec, io: m.io, quant: m.quant, key, fromCache: true, buildMs: m.buildMs, modelBytes: m.modelBytes };
+  }
+
+  const t0 = performance.now();
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const tmp = fs.mkdtempSync(`${dir}.tmp-`);
+  const g = new GraphBuilder(path.join(tmp, 'model.onnx'));
+  let io: DecoderIO;
+  try {
+    const phase = opts.quant === 'none' ? 'building' : 'quantising';
+    io = emitDecoder(g, spec, ckpt, opts.quant, (done, total) =>
+      progress({ phase, done, total, message: `${phase} layer ${done}/${total}` }),
+    );
+    g.finish({ switchyard_builder: String(BUILDER_VERSION), model_type: spec.modelType, quant: opts.quant });
+  } catch (e) {
+    g.abort();
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  const buildMs = performance.now() - t0;
+  const modelBytes = fs.statSync(path.join(tmp, 'model.onnx')).size + fs.statSync(path.join(tmp, 'model.onnx.data')).size;
+  const manifest: Manifest = { builderVersion: BUILDER_VERSION, quant: opts.quant, io, modelBytes, buildMs, checkpoint: ckpt.dir };
+  fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1));
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.renameSync(tmp, dir);
+  progress({ phase: 'done', done: 1, total: 1, message: `built in ${(buildMs / 1000).toFixed(1)} s` });
+  return { dir, modelPath, spec, io, quant: opts.quant, key, fromCache: false, buildMs, modelBytes };
+}
