@@ -59,3 +59,41 @@ export async function createSessionWithFallback(
   }
   throw new Error(`no execution provider could run the model: ${attempts.map((a) => `${a.provider}: ${a.reason}`).join('; ')}`);
 }
+
+/**
+ * Which provider a model would get, without building it: a one-node model is created on each
+ * preferred provider in turn.
+ */
+export async function probeProvider(preference: ProviderName[]): Promise<{ provider: ProviderName; attempts: ProviderAttempt[] }> {
+  const { encodeModel } = await import('../graph/onnx-proto.ts');
+  const bytes = encodeModel({
+    irVersion: 8,
+    opsets: [{ domain: '', version: 17 }],
+    producer: 'switchyard-probe',
+    graph: {
+      name: 'probe',
+      nodes: [{ opType: 'Identity', name: 'id', inputs: ['x'], outputs: ['y'], attributes: [] }],
+      initializers: [],
+      inputs: [{ name: 'x', dataType: 1, shape: [1] }],
+      outputs: [{ name: 'y', dataType: 1, shape: [1] }],
+    },
+  });
+  const attempts: ProviderAttempt[] = [];
+  const order = preference.includes('cpu') ? preference : [...preference, 'cpu' as const];
+  for (const provider of order) {
+    const unavailable = availableHere(provider);
+    if (unavailable) {
+      attempts.push({ provider, ok: false, reason: unavailable });
+      continue;
+    }
+    try {
+      const s = await ort.InferenceSession.create(bytes, { executionProviders: [provider] });
+      await s.release();
+      attempts.push({ provider, ok: true });
+      return { provider, attempts };
+    } catch (e) {
+      attempts.push({ provider, ok: false, reason: String((e as Error).message ?? e).split('\n')[0] });
+    }
+  }
+  return { provider: 'cpu', attempts };
+}

@@ -1,0 +1,270 @@
+/**
+ * The engine CLI: `npm run -s engine -- <command>`.
+ *   generate  --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--max-tokens N] [--greedy] [--quant none|int8|int4] [--ep LIST] [--json]
+ *   tokenize  --model DIR            JSON lines {"text": ...} on stdin -> {"ids": [...]} on stdout
+ *   info      --model DIR [--ep LIST] [--json]
+ *   fidelity  [--oracle DIR] [--quant none|int8|int4] [--ep LIST]
+ * Errors print one line on stderr (a stack trace only with --verbose) and exit non-zero.
+ */
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import { Checkpoint } from '../checkpoint/checkpoint.ts';
+import { isEngineInputError } from '../errors.ts';
+import { formatCase, oracleCases, runOracleCase } from '../fidelity/oracle.ts';
+import type { Quant } from '../graph/linear.ts';
+import { humanBytes, humanCount, modelFacts } from '../model/info.ts';
+import { specFromConfig } from '../model/spec.ts';
+import { loadModel } from '../runtime/load.ts';
+import { DEFAULT_PREFERENCE, parseProviderList, probeProvider, type ProviderName } from '../runtime/providers.ts';
+import { Sampler } from '../runtime/sampler.ts';
+import { StreamDecoder } from '../tokenizer/stream-decoder.ts';
+import { loadTokenizer } from '../tokenizer/tokenizer.ts';
+
+class UsageError extends Error {}
+
+const COMMON = {
+  model: { type: 'string' },
+  quant: { type: 'string', default: 'none' },
+  ep: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
+  'cache-dir': { type: 'string' },
+} as const;
+
+function quantOf(v: string | undefined): Quant {
+  if (v === 'none' || v === 'int8' || v === 'int4') return v;
+  throw new UsageError(`--quant must be none, int8 or int4 (got '${v}')`);
+}
+
+function providersOf(v: string | undefined): ProviderName[] {
+  if (!v) return DEFAULT_PREFERENCE;
+  try {
+    return parseProviderList(v);
+  } catch (e) {
+    throw new UsageError(`--ep: ${(e as Error).message}`);
+  }
+}
+
+function requireModel(v: string | undefined): string {
+  if (!v) throw new UsageError('--model DIR is required');
+  return v;
+}
+
+function progressPrinter(enabled: boolean) {
+  let last = '';
+  return (p: { phase: string; done: number; total: number; message: string }) => {
+    if (!enabled) return;
+    const line = p.phase === 'hashing' ? `hashing checkpoint ${Math.floor((100 * p.done) / Math.max(1, p.total))}%` : p.message;
+    if (line === last) return;
+    last = line;
+    if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}${p.phase === 'done' ? '\n' : ''}`);
+    else if (p.phase !== 'hashing' || p.done === p.total) process.stderr.write(`${line}\n`);
+  };
+}
+
+async function cmdGenerate(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...COMMON,
+      prompt: { type: 'string' },
+      'prompt-ids': { type: 'string' },
+      'max-tokens': { type: 'string', default: '64' },
+      greedy: { type: 'boolean', default: false },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      progress: { type: 'boolean', default: false },
+    },
+  });
+  const dir = requireModel(values.model);
+  if ((values.prompt === undefined) === (values['prompt-ids'] === undefined)) throw new UsageError('give exactly one of --prompt TEXT or --prompt-ids 1,2,3');
+  const maxTokens = Number(values['max-tokens']);
+  if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new UsageError('--max-tokens must be a non-negative integer');
+  const model = await loadModel(dir, {
+    quant: quantOf(values.quant),
+    providers: providersOf(values.ep),
+    cacheDir: values['cache-dir'],
+    onProgress: progressPrinter(values.progress || (process.stderr.isTTY && !values.json)),
+    log: values.verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
+  });
+  try {
+    const tok = model.tokenizer;
+    let ids: number[];
+    if (values['prompt-ids'] !== undefined) {
+      ids = values['prompt-ids'].split(',').map((s) => Number(s.trim()));
+      if (ids.length === 0 || ids.some((x) => !Number.isInteger(x) || x < 0 || x >= model.built.spec.vocab)) {
+        throw new UsageError(`--prompt-ids must be comma-separated token ids below the vocabulary size ${model.built.spec.vocab}`);
+      }
+    } else {
+      if (!tok) throw new UsageError(`${path.join(model.ckpt.dir, 'tokenizer.json')} not found: use --prompt-ids with this checkpoint`);
+      ids = tok.encode(values.prompt!);
+      if (tok.addBos && tok.bosId !== undefined) ids.unshift(tok.bosId);
+      if (ids.length === 0) throw new UsageError('the prompt encodes to no tokens');
+    }
+    const maxCtx = model.built.spec.maxPositions;
+    if (ids.length + maxTokens > maxCtx) throw new UsageError(`prompt (${ids.length} tokens) + --max-tokens ${maxTokens} exceeds the model's context of ${maxCtx}`);
+    const eos = new Set([...(tok?.eosIds ?? []), ...model.built.spec.eosTokenIds]);
+    const sampler = new Sampler({
+      greedy: values.greedy,
+      temperature: values.temperature !== undefined ? Number(values.temperature) : undefined,
+      topK: values['top-k'] !== undefined ? Number(values['top-k']) : undefined,
+      topP: values['top-p'] !== undefined ? Number(values['top-p']) : undefined,
+      seed: values.seed !== undefined ? Number(values.seed) : undefined,
+    });
+    const session = model.session;
+    const state = session.newState();
+    const decoder = tok ? new StreamDecoder(tok, { skipSpecialTokens: true, contextIds: ids }) : null;
+    const out: number[] = [];
+    let text = '';
+    const t0 = performance.now();
+    let logits = maxTokens > 0 ? (await session.forward(state, ids)).logits : new Float32Array(0);
+    const prefillMs = performance.now() - t0;
+    const t1 = performance.now();
+    for (let i = 0; i < maxTokens; i++) {
+      const next = sampler.next(logits);
+      out.push(next);
+      const piece = decoder ? decoder.push(next) : '';
+      text += piece;
+      if (!values.json && piece) process.stdout.write(piece);
+      if (eos.has(next) || i + 1 === maxTokens) break;
+      logits = (await session.forward(state, [next])).logits;
+    }
+    const decodeMs = performance.now() - t1;
+    if (decoder) {
+      const rest = decoder.flush();
+      text += rest;
+      if (!values.json && rest) process.stdout.write(rest);
+    }
+    const decodeSteps = Math.max(0, out.length - 1);
+    if (values.json) {
+      process.stdout.write(
+        JSON.stringify({
+          ids: out,
+          text: tok ? text : out.join(' '),
+          prompt_tokens: ids.length,
+          prefill_tok_s: ids.length / (prefillMs / 1000),
+          decode_tok_s: decodeSteps > 0 ? decodeSteps / (decodeMs / 1000) : null,
+          execution_provider: session.provider,
+          quant: model.built.quant,
+          built_from_cache: model.built.fromCache,
+        }) + '\n',
+      );
+    } else {
+      if (!tok) process.stdout.write(out.join(' '));
+      process.stdout.write('\n');
+    }
+  } finally {
+    await model.close();
+  }
+}
+
+async function cmdTokenize(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { ...COMMON } });
+  const tok = await loadTokenizer(requireModel(values.model));
+  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  let lineNo = 0;
+  for await (const line of rl) {
+    lineNo++;
+    if (!line.trim()) continue;
+    let text: unknown;
+    try {
+      text = (JSON.parse(line) as { text?: unknown }).text;
+    } catch {
+      throw new UsageError(`stdin line ${lineNo}: not JSON (expected {"text": "..."})`);
+    }
+    if (typeof text !== 'string') throw new UsageError(`stdin line ${lineNo}: expected {"text": "..."} with a string`);
+    process.stdout.write(JSON.stringify({ ids: tok.encode(text) }) + '\n');
+  }
+}
+
+async function cmdInfo(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { ...COMMON } });
+  const ckpt = Checkpoint.open(requireModel(values.model));
+  try {
+    const spec = specFromConfig(ckpt.config, ckpt.configPath);
+    const facts = modelFacts(spec, ckpt);
+    const probe = await probeProvider(providersOf(values.ep));
+    const result = { ...facts, executionProvider: probe.provider, providerAttempts: probe.attempts, contextLength: spec.maxPositions };
+    if (values.json) {
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      return;
+    }
+    const lines = [
+      `architecture        ${facts.architecture} (model_type ${facts.modelType})`,
+      `attention           ${facts.attention}`,
+      `layers              ${facts.layers} (${facts.moeLayers} MoE)`,
+      facts.experts ? `experts             ${facts.experts} routed, ${facts.expertsPerToken} per token` : `experts             none (dense)`,
+      `parameters          ${humanCount(facts.totalParams)} total, ${humanCount(facts.activeParams)} active per token`,
+      `KV cache per token  ${humanBytes(facts.kvBytesPerTokenFp16)} fp16 / ${humanBytes(facts.kvBytesPerTokenFp32)} fp32` +
+        (spec.attention.kind === 'mla' ? ` (full K/V would be ${humanBytes(facts.fullKvBytesPerTokenFp16)} fp16)` : ''),
+      `context length      ${spec.maxPositions}`,
+      `dtype               ${facts.dtype}`,
+      `execution provider  ${probe.provider}` +
+        (probe.attempts.some((a) => !a.ok) ? ` (skipped: ${probe.attempts.filter((a) => !a.ok).map((a) => `${a.provider}: ${a.reason}`).join('; ')})` : ''),
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    ckpt.close();
+  }
+}
+
+async function cmdFidelity(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...COMMON, oracle: { type: 'string', default: path.resolve(process.cwd(), '..', 'shared', 'oracle') }, tolerance: { type: 'string' } },
+  });
+  const quant = quantOf(values.quant);
+  const providers = values.ep ? providersOf(values.ep) : (['cpu'] as ProviderName[]);
+  const onGpu = providers[0] !== 'cpu';
+  const tolerance = values.tolerance ? Number(values.tolerance) : onGpu ? 1e-3 : 1e-4;
+  let allPass = true;
+  for (const c of oracleCases(values.oracle!)) {
+    const r = await runOracleCase(c, {
+      quant,
+      providers,
+      cacheDir: values['cache-dir'],
+      tolerance,
+      minCosine: quant === 'int4' ? 0.98 : 0.995,
+      minTop1: quant === 'int4' ? 0.85 : 0.95,
+    });
+    if (providers[0] !== 'cpu' && r.provider !== providers[0]) {
+      process.stderr.write(`warning: case ${r.name} ran on ${r.provider}, not ${providers[0]}\n`);
+    }
+    process.stdout.write(formatCase(r, quant) + '\n');
+    allPass &&= r.pass;
+  }
+  return allPass ? 0 : 1;
+}
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number | void>> = {
+  generate: cmdGenerate,
+  tokenize: cmdTokenize,
+  info: cmdInfo,
+  fidelity: cmdFidelity,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const verbose = rest.includes('--verbose');
+  const run = cmd ? COMMANDS[cmd] : undefined;
+  if (!run) {
+    process.stderr.write(`usage: engine <${Object.keys(COMMANDS).join('|')}> [options]\n`);
+    return 2;
+  }
+  try {
+    return (await run(rest)) ?? 0;
+  } catch (e) {
+    if (verbose) process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    else if (isEngineInputError(e) || e instanceof UsageError) process.stderr.write(`error: ${(e as Error).message}\n`);
+    else if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`error: ${(e as Error).message}\n`);
+    else process.stderr.write(`error: ${String((e as Error).message ?? e).split('\n')[0]}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
