@@ -227,8 +227,10 @@ async function cmdFidelity(argv: string[]): Promise<number> {
       providers,
       cacheDir: values['cache-dir'],
       tolerance,
-      minCosine: quant === 'int4' ? 0.98 : 0.995,
-      minTop1: quant === 'int4' ? 0.85 : 0.95,
+      // Regression floors for quantised builds (tiny random-weight oracles have small logit
+      // margins, so top-1 agreement is a harsher test here than on trained models).
+      minCosine: quant === 'int4' ? 0.98 : 0.999,
+      minTop1: quant === 'int4' ? 0.7 : 0.9,
     });
     if (providers[0] !== 'cpu' && r.provider !== providers[0]) {
       process.stderr.write(`warning: case ${r.name} ran on ${r.provider}, not ${providers[0]}\n`);

@@ -168,8 +168,10 @@ export function routedExperts(
     const fc2w = g.weight('experts.fc2.qweight', cat(fc2Parts.w), [experts, hidden, inter / pack], DataType.UINT8);
     const fc1s = g.weight('experts.fc1.scales', new Float32Array(cat(fc1Parts.s).buffer), bs ? [experts, 2 * inter, k1] : [experts, 2 * inter]);
     const fc2s = g.weight('experts.fc2.scales', new Float32Array(cat(fc2Parts.s).buffer), bs ? [experts, hidden, k2] : [experts, hidden]);
-    const zp1 = cat(fc1Parts.z);
-    const zp2 = cat(fc2Parts.z);
+    // Block-wise zero points are packed along K like MatMulNBits'; per-row ones (no block that
+    // divides H and I) are packed along N, two rows per byte for 4 bits.
+    const zp1 = bs ? cat(fc1Parts.z) : packRowZeroPoints(fc1Parts.z, bits);
+    const zp2 = bs ? cat(fc2Parts.z) : packRowZeroPoints(fc2Parts.z, bits);
     const fc1z = g.weight('experts.fc1.zero_points', zp1, bs ? [experts, 2 * inter, zp1.length / (experts * 2 * inter)] : [experts, zp1.length / experts], DataType.UINT8);
     const fc2z = g.weight('experts.fc2.zero_points', zp2, bs ? [experts, hidden, zp2.length / (experts * hidden)] : [experts, zp2.length / experts], DataType.UINT8);
     const attrs: Record<string, number | string> = {
@@ -185,4 +187,23 @@ export function routedExperts(
     y = g.op('QMoE', [x2d, routerIn, fc1w, fc1s, '', fc2w, fc2s, '', '', '', '', fc1z, fc2z], attrs, { domain: 'com.microsoft' });
   }
   return g.mul(y, sumW);
+}
+
+/** Per-expert per-row zero points (one byte each, value in the low bits) packed along rows. */
+function packRowZeroPoints(parts: Uint8Array[], bits: 4 | 8): Uint8Array {
+  if (bits === 8) {
+    const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+  const perExpert = Math.ceil(parts[0]!.length / 2);
+  const out = new Uint8Array(parts.length * perExpert);
+  parts.forEach((p, e) => {
+    for (let r = 0; r < p.length; r++) out[e * perExpert + (r >> 1)] = (out[e * perExpert + (r >> 1)] ?? 0) | ((p[r]! & 15) << (r & 1 ? 4 : 0));
+  });
+  return out;
 }

@@ -13,7 +13,7 @@ import { emitDecoder, type DecoderIO } from './decoder.ts';
 import { specFromConfig, type ModelSpec } from './spec.ts';
 
 /** Bump when the emitted graph changes, so cached builds are rebuilt. */
-export const BUILDER_VERSION = 1;
+export const BUILDER_VERSION = 2;
 
 export interface BuildProgress {
   phase: 'hashing' | 'building' | 'quantising' | 'done';

@@ -1,9 +1,8 @@
 /**
  * Where the repository and the shared test data are, for tests.
  *
- * The repository has no `"type": "module"`, so TypeScript (NodeNext) treats these .ts files as
- * CommonJS and rejects `import.meta`; `__dirname` is used where it exists, with a fallback that
- * also works if the project turns into ESM.
+ * `__dirname` is used where it exists (CommonJS); under ESM we search upward from the working
+ * directory for our package.json, which is where `npm test` runs.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -28,8 +27,14 @@ export function repoDir(): string {
   return typeof __dirname === 'string' ? path.resolve(__dirname, '..', '..') : findRepoFromCwd();
 }
 
-/** The shared data folder: $SWITCHYARD_SHARED, else `<repo>/../shared`. */
+/**
+ * The shared data folder: $SWITCHYARD_SHARED, else `<repo>/../shared`, else `/work/shared` (where a
+ * CI clone that sits elsewhere still finds it). Tests fail, never skip, when it is absent.
+ */
 export function sharedDir(): string {
   const env = process.env.SWITCHYARD_SHARED;
-  return env ? path.resolve(env) : path.resolve(repoDir(), '..', 'shared');
+  if (env) return path.resolve(env);
+  const beside = path.resolve(repoDir(), '..', 'shared');
+  if (existsSync(beside) || !existsSync('/work/shared')) return beside;
+  return '/work/shared';
 }

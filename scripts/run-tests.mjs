@@ -1,0 +1,23 @@
+// Node 20's test runner does not expand globs, so list test files ourselves.
+// Usage: node scripts/run-tests.mjs [path-prefix...]  (defaults to every test under test/)
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { spawnSync } from "node:child_process";
+
+function walk(dir, out) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (name.endsWith(".test.ts")) out.push(relative(process.cwd(), p));
+  }
+  return out;
+}
+
+const prefixes = process.argv.slice(2);
+const files = walk("test", []).filter((f) => prefixes.length === 0 || prefixes.some((p) => f.startsWith(p)));
+if (files.length === 0) {
+  console.error(`no test files match ${prefixes.join(" ") || "test/"}`);
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", ...files], { stdio: "inherit" });
+process.exit(r.status ?? 1);
