@@ -95,7 +95,7 @@ class ConfigReader {
     readonly path: string,
   ) {}
 
-  private fail(problem: string): never {
+  fail(problem: string): never {
     throw new EngineInputError(this.path, problem);
   }
 
@@ -324,7 +324,8 @@ export function specFromConfig(cfg: Record<string, unknown>, configPath: string)
     rope,
     softmaxScale,
     denseIntermediate,
-    mlpBias: r.bool('mlp_bias', false),
+    // No supported architecture ships MLP biases; refuse rather than silently drop them.
+    mlpBias: r.bool('mlp_bias', false) ? r.fail('mlp_bias: true is not supported (MLP layers with biases)') : false,
     layerKinds,
     moe,
     bosTokenId: typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : null,

@@ -297,6 +297,10 @@ describe('bad configs give EngineInputErrors naming config.json', () => {
     expectConfigError({ ...base, topk_method: 'best_of_both' }, 'topk_method', 'best_of_both');
   });
 
+  test('mlp_bias true is refused, not silently dropped', () => {
+    expectConfigError({ ...base, mlp_bias: true }, 'mlp_bias');
+  });
+
   test('hidden_act gelu', () => {
     expectConfigError({ ...base, hidden_act: 'gelu' }, 'hidden_act', 'gelu');
   });
