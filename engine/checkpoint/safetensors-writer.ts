@@ -11,11 +11,14 @@ import { DEFAULT_FP8_BLOCK, DTYPE_BYTES, elementCount, type Dtype, type Fp8Block
 
 export type WritableFloatDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
 
+export type WriterData = Float32Array | Uint8Array;
+
 export interface WriterTensor {
   /** F32/F16/BF16/F8_E4M3 (Float32Array is encoded, Uint8Array is raw), or I64/I32/U8/I8 (Uint8Array raw). */
   dtype: WritableFloatDtype | Exclude<Dtype, WritableFloatDtype>;
   shape: number[];
-  data: Float32Array | Uint8Array;
+  /** The values, or a function producing them when the tensor is written (big synthetic checkpoints). */
+  data: WriterData | (() => WriterData);
 }
 
 const ENCODE_CHUNK_ELEMS = 1 << 20;
@@ -128,16 +131,17 @@ export function tensorByteLength(t: WriterTensor): number {
   return elementCount(t.shape) * DTYPE_BYTES[t.dtype];
 }
 
-function checkTensor(name: string, t: WriterTensor): void {
+function checkTensor(name: string, t: WriterTensor, data: WriterData | null): void {
   const n = elementCount(t.shape);
   if (!(t.dtype in DTYPE_BYTES)) throw new Error(`writeSafetensors: tensor ${name}: unknown dtype ${t.dtype}`);
-  if (t.data instanceof Float32Array) {
+  if (data === null) return;
+  if (data instanceof Float32Array) {
     if (!isFloatDtype(t.dtype)) throw new Error(`writeSafetensors: tensor ${name}: Float32Array data for ${t.dtype}`);
-    if (t.data.length !== n) {
-      throw new Error(`writeSafetensors: tensor ${name}: ${t.data.length} values for shape [${t.shape.join(', ')}]`);
+    if (data.length !== n) {
+      throw new Error(`writeSafetensors: tensor ${name}: ${data.length} values for shape [${t.shape.join(', ')}]`);
     }
-  } else if (t.data.length !== n * DTYPE_BYTES[t.dtype]) {
-    throw new Error(`writeSafetensors: tensor ${name}: ${t.data.length} raw bytes, ${t.dtype} [${t.shape.join(', ')}] needs ${n * DTYPE_BYTES[t.dtype]}`);
+  } else if (data.length !== n * DTYPE_BYTES[t.dtype]) {
+    throw new Error(`writeSafetensors: tensor ${name}: ${data.length} raw bytes, ${t.dtype} [${t.shape.join(', ')}] needs ${n * DTYPE_BYTES[t.dtype]}`);
   }
 }
 
@@ -154,7 +158,7 @@ export function writeSafetensors(
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
-    checkTensor(name, t);
+    checkTensor(name, t, typeof t.data === 'function' ? null : t.data);
     const len = tensorByteLength(t);
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + len] };
     offset += len;
@@ -170,20 +174,22 @@ export function writeSafetensors(
   try {
     writeAll(fd, prefix);
     writeAll(fd, headerBuf);
-    for (const t of Object.values(tensors)) {
-      if (t.data instanceof Uint8Array) {
-        writeAll(fd, t.data);
+    for (const [name, t] of Object.entries(tensors)) {
+      const data = typeof t.data === 'function' ? t.data() : t.data;
+      if (typeof t.data === 'function') checkTensor(name, t, data);
+      if (data instanceof Uint8Array) {
+        writeAll(fd, data);
         continue;
       }
       const dtype = t.dtype as WritableFloatDtype;
       const size = DTYPE_BYTES[dtype];
       if (dtype === 'F32') {
-        writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        writeAll(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
         continue;
       }
-      const scratch = new Uint8Array(Math.min(ENCODE_CHUNK_ELEMS, t.data.length) * size);
-      for (let i = 0; i < t.data.length; i += ENCODE_CHUNK_ELEMS) {
-        const src = t.data.subarray(i, Math.min(t.data.length, i + ENCODE_CHUNK_ELEMS));
+      const scratch = new Uint8Array(Math.min(ENCODE_CHUNK_ELEMS, data.length) * size);
+      for (let i = 0; i < data.length; i += ENCODE_CHUNK_ELEMS) {
+        const src = data.subarray(i, Math.min(data.length, i + ENCODE_CHUNK_ELEMS));
         const out = scratch.subarray(0, src.length * size);
         encodeInto(dtype, src, out);
         writeAll(fd, out);

@@ -3,6 +3,8 @@
  * machine without an adapter throws), so we try each preferred provider in turn and fall back to
  * the CPU, keeping the reason for the log and `info`.
  */
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
 
 export const KNOWN_PROVIDERS = ['webgpu', 'cuda', 'dml', 'coreml', 'cpu'] as const;
@@ -34,6 +36,83 @@ function availableHere(p: ProviderName): string | null {
   return null;
 }
 
+/** A one-node model every provider can run, for probing. */
+async function probeModel(): Promise<Uint8Array> {
+  const { encodeModel } = await import('../graph/onnx-proto.ts');
+  return encodeModel({
+    irVersion: 8,
+    opsets: [{ domain: '', version: 17 }],
+    producer: 'switchyard-probe',
+    graph: {
+      name: 'probe',
+      nodes: [{ opType: 'Identity', name: 'id', inputs: ['x'], outputs: ['y'], attributes: [] }],
+      initializers: [],
+      inputs: [{ name: 'x', dataType: 1, shape: [1] }],
+      outputs: [{ name: 'y', dataType: 1, shape: [1] }],
+    },
+  });
+}
+
+// Runs in a throwaway process: argv[1] = onnxruntime-node's path, argv[2..] = providers; the probe
+// model arrives base64 on stdin. Prints {"<provider>": null | "<reason>"}.
+const PROBE_SCRIPT = `
+const ort = require(process.argv[1]);
+const bytes = Buffer.from(require('fs').readFileSync(0, 'utf8'), 'base64');
+(async () => {
+  const out = {};
+  for (const p of process.argv.slice(2)) {
+    try { const s = await ort.InferenceSession.create(bytes, { executionProviders: [p], logSeverityLevel: 4 }); await s.release(); out[p] = null; }
+    catch (e) { out[p] = String((e && e.message) || e).split('\\n')[0]; }
+  }
+  process.stdout.write(JSON.stringify(out));
+})();`;
+
+/** ORT's messages start with a source path and an assertion; keep the part a user can act on. */
+export function tidyReason(provider: ProviderName, reason: string): string {
+  let r = reason.replace(/^\/\S+:\d+ /, '');
+  const m = /\bwas false\. (.+)$/.exec(r);
+  if (m) r = m[1]!;
+  if (provider === 'cuda' && /load shared library/i.test(r)) {
+    r += ' (needs CUDA 12, cuDNN 9 and the onnxruntime-node CUDA provider: see the README, GPU)';
+  }
+  return r;
+}
+
+const isolatedVerdicts = new Map<ProviderName, string | null>();
+
+/**
+ * Whether each GPU provider can start here, asked in a child process. A failing WebGPU or CUDA start
+ * prints native warnings (Dawn's Vulkan loader, ORT's provider bridge) straight to file descriptor 2,
+ * which JavaScript cannot silence; in a child they are captured and only the reason is kept. The
+ * verdict is cached for the life of the process. null = it started.
+ */
+export async function isolatedProviderVerdicts(providers: ProviderName[]): Promise<Map<ProviderName, string | null>> {
+  const ask = providers.filter((p) => p !== 'cpu' && !isolatedVerdicts.has(p) && availableHere(p) === null);
+  if (ask.length > 0) {
+    const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
+    const r = spawnSync(process.execPath, ['-e', PROBE_SCRIPT, ortPath, ...ask], {
+      input: Buffer.from(await probeModel()).toString('base64'),
+      encoding: 'utf8',
+      timeout: 60_000,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let parsed: Record<string, string | null> = {};
+    try {
+      parsed = JSON.parse(r.stdout || '{}') as Record<string, string | null>;
+    } catch {
+      // fall through: every asked provider gets the failure reason below
+    }
+    const failure = r.error ? r.error.message : r.status !== 0 ? `probe process exited with ${r.status ?? r.signal}` : 'probe gave no answer';
+    for (const p of ask) {
+      const v = p in parsed ? parsed[p]! : failure;
+      isolatedVerdicts.set(p, v === null ? null : tidyReason(p, v));
+    }
+  }
+  const out = new Map<ProviderName, string | null>();
+  for (const p of providers) out.set(p, p === 'cpu' ? null : (availableHere(p) ?? isolatedVerdicts.get(p) ?? null));
+  return out;
+}
+
 export async function createSessionWithFallback(
   modelPath: string,
   preference: ProviderName[],
@@ -42,8 +121,9 @@ export async function createSessionWithFallback(
 ): Promise<{ session: ort.InferenceSession; provider: ProviderName; attempts: ProviderAttempt[] }> {
   const attempts: ProviderAttempt[] = [];
   const order = preference.includes('cpu') ? preference : [...preference, 'cpu' as const];
+  const verdicts = await isolatedProviderVerdicts(order);
   for (const provider of order) {
-    const unavailable = availableHere(provider);
+    const unavailable = verdicts.get(provider);
     if (unavailable) {
       attempts.push({ provider, ok: false, reason: unavailable });
       continue;
@@ -60,40 +140,19 @@ export async function createSessionWithFallback(
   throw new Error(`no execution provider could run the model: ${attempts.map((a) => `${a.provider}: ${a.reason}`).join('; ')}`);
 }
 
-/**
- * Which provider a model would get, without building it: a one-node model is created on each
- * preferred provider in turn.
- */
+/** Which provider a model would get, without building it (the isolated probe's verdicts). */
 export async function probeProvider(preference: ProviderName[]): Promise<{ provider: ProviderName; attempts: ProviderAttempt[] }> {
-  const { encodeModel } = await import('../graph/onnx-proto.ts');
-  const bytes = encodeModel({
-    irVersion: 8,
-    opsets: [{ domain: '', version: 17 }],
-    producer: 'switchyard-probe',
-    graph: {
-      name: 'probe',
-      nodes: [{ opType: 'Identity', name: 'id', inputs: ['x'], outputs: ['y'], attributes: [] }],
-      initializers: [],
-      inputs: [{ name: 'x', dataType: 1, shape: [1] }],
-      outputs: [{ name: 'y', dataType: 1, shape: [1] }],
-    },
-  });
-  const attempts: ProviderAttempt[] = [];
   const order = preference.includes('cpu') ? preference : [...preference, 'cpu' as const];
+  const verdicts = await isolatedProviderVerdicts(order);
+  const attempts: ProviderAttempt[] = [];
   for (const provider of order) {
-    const unavailable = availableHere(provider);
-    if (unavailable) {
-      attempts.push({ provider, ok: false, reason: unavailable });
+    const reason = verdicts.get(provider);
+    if (reason) {
+      attempts.push({ provider, ok: false, reason });
       continue;
     }
-    try {
-      const s = await ort.InferenceSession.create(bytes, { executionProviders: [provider] });
-      await s.release();
-      attempts.push({ provider, ok: true });
-      return { provider, attempts };
-    } catch (e) {
-      attempts.push({ provider, ok: false, reason: String((e as Error).message ?? e).split('\n')[0] });
-    }
+    attempts.push({ provider, ok: true });
+    return { provider, attempts };
   }
   return { provider: 'cpu', attempts };
 }

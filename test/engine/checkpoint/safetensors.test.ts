@@ -367,3 +367,19 @@ test('large BF16 tensor is converted in chunks', () => {
     f.close();
   }
 });
+
+test('lazily produced tensors are written like eager ones, one at a time, and checked', () => {
+  const eager = tmpFile();
+  const lazy = tmpFile();
+  const a = f32([1, 2, 3, 4]);
+  const b = f32([0.5, -0.25]);
+  writeSafetensors(eager, { a: { dtype: 'BF16', shape: [4], data: a }, b: { dtype: 'F32', shape: [2], data: b } });
+  const produced: string[] = [];
+  writeSafetensors(lazy, {
+    a: { dtype: 'BF16', shape: [4], data: () => (produced.push('a'), a) },
+    b: { dtype: 'F32', shape: [2], data: () => (produced.push('b'), b) },
+  });
+  assert.deepEqual(produced, ['a', 'b']);
+  assert.deepEqual(fs.readFileSync(lazy), fs.readFileSync(eager));
+  assert.throws(() => writeSafetensors(tmpFile(), { c: { dtype: 'F32', shape: [3], data: () => f32([1]) } }), /1 values for shape \[3\]/);
+});

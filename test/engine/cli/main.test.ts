@@ -156,7 +156,7 @@ describe('CLI bad input: one clear line, non-zero exit', () => {
       tensors: (t) => {
         const e = t['model.embed_tokens.weight']!;
         const [v, h] = e.shape as [number, number];
-        t['model.embed_tokens.weight'] = { dtype: 'F32', shape: [v, h - 1], data: e.data.subarray(0, v * (h - 1)) as Float32Array };
+        t['model.embed_tokens.weight'] = { dtype: 'F32', shape: [v, h - 1], data: (e.data as Float32Array).subarray(0, v * (h - 1)) };
       },
     });
     expectCleanError(generate(dir), 'model.embed_tokens.weight', /shape/i);
