@@ -162,6 +162,8 @@ async function child(): Promise<void> {
   };
   await session.release();
   ckpt.close();
+  // The bench always rebuilds (that is one of its figures), so the build is not worth keeping.
+  fs.rmSync(built.dir, { recursive: true, force: true });
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

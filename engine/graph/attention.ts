@@ -129,7 +129,7 @@ export function mlaAttention(
     rope: number;
     kvLora: number;
     vDim: number;
-    /** W_UK [H, nope, kvLora] and W_UV^T [H, kvLora, vDim] as initializers. */
+    /** W_UK [H, nope, kvLora] and W_UV^T [H, kvLora + rope, vDim] (rope rows zero) as initializers. */
     wUK: string;
     wUVt: string;
     scale: number;
@@ -154,8 +154,9 @@ export function mlaAttention(
   let scores = g.mul(g.matmul(qCat, g.transpose(present, [0, 1, 3, 2])), g.f32(p.scale)); // [B,H,S,T]
   scores = g.add(scores, p.mask);
   const probs = g.softmax(scores, -1);
-  const values = g.op('Slice', [present, g.i64([0]), g.i64([kvLora]), g.i64([-1])]); // [B,1,T,kvLora]
-  const oLat = g.matmul(probs, values); // [B,H,S,kvLora]
+  // Values are the latent's first kvLora columns. Slicing the cache would copy all T rows every step;
+  // instead multiply by the whole latent and let W_UV^T's zero rope rows drop the extra columns.
+  const oLat = g.matmul(probs, present); // [B,H,S,kvLora+rope]
   const o = g.matmul(oLat, p.wUVt); // [B,H,S,vDim]
   return g.reshape(g.transpose(o, [0, 2, 1, 3]), [0, 0, H * p.vDim]);
 }

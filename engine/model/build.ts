@@ -13,7 +13,7 @@ import { emitDecoder, type DecoderIO } from './decoder.ts';
 import { specFromConfig, type ModelSpec } from './spec.ts';
 
 /** Bump when the emitted graph changes, so cached builds are rebuilt. */
-export const BUILDER_VERSION = 2;
+export const BUILDER_VERSION = 3;
 
 export interface BuildProgress {
   phase: 'hashing' | 'building' | 'quantising' | 'done';
@@ -63,14 +63,15 @@ export async function buildModel(ckpt: Checkpoint, opts: BuildOptions): Promise<
   const dir = path.join(cacheRoot, 'models', key);
   const modelPath = path.join(dir, 'model.onnx');
   const manifestPath = path.join(dir, 'manifest.json');
-  if (!opts.force && fs.existsSync(manifestPath) && fs.existsSync(modelPath)) {
-    const m = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as Manifest;
+  const cached = opts.force ? null : readCachedBuild(dir);
+  if (cached) {
     progress({ phase: 'done', done: 1, total: 1, message: 'using cached build' });
-    return { dir, modelPath, spec, io: m.io, quant: m.quant, key, fromCache: true, buildMs: m.buildMs, modelBytes: m.modelBytes };
+    return { dir, modelPath, spec, io: cached.io, quant: cached.quant, key, fromCache: true, buildMs: cached.buildMs, modelBytes: cached.modelBytes };
   }
 
   const t0 = performance.now();
   fs.mkdirSync(path.dirname(dir), { recursive: true });
+  removeStaleTemps(path.dirname(dir));
   const tmp = fs.mkdtempSync(`${dir}.tmp-`);
   const g = new GraphBuilder(path.join(tmp, 'model.onnx'));
   let io: DecoderIO;
@@ -93,4 +94,33 @@ export async function buildModel(ckpt: Checkpoint, opts: BuildOptions): Promise<
   fs.renameSync(tmp, dir);
   progress({ phase: 'done', done: 1, total: 1, message: `built in ${(buildMs / 1000).toFixed(1)} s` });
   return { dir, modelPath, spec, io, quant: opts.quant, key, fromCache: false, buildMs, modelBytes };
+}
+
+/**
+ * The manifest of a complete cached build, or null when the entry is missing or damaged (unreadable
+ * manifest, another builder version, files missing or of the wrong size): such an entry is rebuilt.
+ */
+function readCachedBuild(dir: string): Manifest | null {
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    if (m.builderVersion !== BUILDER_VERSION || !m.io) return null;
+    const size = fs.statSync(path.join(dir, 'model.onnx')).size + fs.statSync(path.join(dir, 'model.onnx.data')).size;
+    return size === m.modelBytes ? m : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Temp folders of builds that were killed part-way (a day old: no live build is that slow). */
+function removeStaleTemps(modelsDir: string): void {
+  const dayAgo = Date.now() - 24 * 3600 * 1000;
+  for (const name of fs.readdirSync(modelsDir)) {
+    if (!name.includes('.tmp-')) continue;
+    const p = path.join(modelsDir, name);
+    try {
+      if (fs.statSync(p).mtimeMs < dayAgo) fs.rmSync(p, { recursive: true, force: true });
+    } catch {
+      // another process may be removing it too
+    }
+  }
 }

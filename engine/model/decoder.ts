@@ -99,10 +99,12 @@ export function emitDecoder(
       if (a.ropeInterleaved) deinterleaveRows(kvAW, a.kvLoraRank, a.ropeDim, H);
       const kvA = linear(g, x, kvAW, a.kvLoraRank + a.ropeDim, H, { quant, hint: 'kv_a_proj' });
       const kvNorm = g.weight('kv_a_layernorm', W(`${p}.self_attn.kv_a_layernorm.weight`, [a.kvLoraRank]), [a.kvLoraRank]);
-      // kv_b_proj [H*(nope+v), kvLora] -> W_UK [H, nope, kvLora], W_UV^T [H, kvLora, v]
+      // kv_b_proj [H*(nope+v), kvLora] -> W_UK [H, nope, kvLora], W_UV^T [H, kvLora + rope, v] whose
+      // rope rows are zero, so attention can multiply by the whole cached latent (see mlaAttention).
       const kvB = W(`${p}.self_attn.kv_b_proj.weight`, [a.heads * (a.nopeDim + a.vDim), a.kvLoraRank]);
       const wUK = new Float32Array(a.heads * a.nopeDim * a.kvLoraRank);
-      const wUVt = new Float32Array(a.heads * a.kvLoraRank * a.vDim);
+      const C = a.kvLoraRank + a.ropeDim;
+      const wUVt = new Float32Array(a.heads * C * a.vDim);
       const R = a.nopeDim + a.vDim;
       for (let hh = 0; hh < a.heads; hh++) {
         for (let r = 0; r < a.nopeDim; r++) {
@@ -110,7 +112,7 @@ export function emitDecoder(
         }
         for (let r = 0; r < a.vDim; r++) {
           for (let c = 0; c < a.kvLoraRank; c++) {
-            wUVt[(hh * a.kvLoraRank + c) * a.vDim + r] = kvB[(hh * R + a.nopeDim + r) * a.kvLoraRank + c]!;
+            wUVt[(hh * C + c) * a.vDim + r] = kvB[(hh * R + a.nopeDim + r) * a.kvLoraRank + c]!;
           }
         }
       }
@@ -125,7 +127,7 @@ export function emitDecoder(
         kvLora: a.kvLoraRank,
         vDim: a.vDim,
         wUK: g.weight('w_uk', wUK, [a.heads, a.nopeDim, a.kvLoraRank]),
-        wUVt: g.weight('w_uv_t', wUVt, [a.heads, a.kvLoraRank, a.vDim]),
+        wUVt: g.weight('w_uv_t', wUVt, [a.heads, C, a.vDim]),
         scale: spec.softmaxScale,
         cos,
         sin,
