@@ -212,13 +212,13 @@ async function parent(): Promise<void> {
   const f1 = (x: number) => x.toFixed(1);
   const f2 = (x: number) => x.toFixed(2);
   const rows: string[][] = [
-    ['quant', 'ep', 'model on disk', 'build s', 'cached load s', 'session s', `prefill ${values.prefill} tok/s`, 'decode tok/s @0', `decode tok/s @${values.depth}`, `fill to ${values.depth} tok/s`, 'peak RSS'],
+    ['quant', 'ep', 'model on disk', 'build s', 'cached load ms', 'session s', `prefill ${values.prefill} tok/s`, 'decode tok/s @0', `decode tok/s @${values.depth}`, `fill to ${values.depth} tok/s`, 'peak RSS'],
     ...results.map((r) => [
       r.quant,
       r.provider,
       humanBytes(r.model_bytes),
       f1(r.build_s),
-      f2(r.cached_load_s),
+      (r.cached_load_s * 1000).toFixed(0),
       f2(r.session_create_s),
       f1(r.prefill_tok_s),
       f2(r.decode_tok_s_depth0),
