@@ -4,6 +4,7 @@
  *   tokenize  --model DIR            JSON lines {"text": ...} on stdin -> {"ids": [...]} on stdout
  *   info      --model DIR [--ep LIST] [--json]
  *   fidelity  [--oracle DIR] [--quant none|int8|int4] [--ep LIST]
+ *   serve     --model DIR [--port P] [--context N] [--quant ...] [--ep LIST]   OpenAI-compatible HTTP on 127.0.0.1
  * Errors print one line on stderr (a stack trace only with --verbose) and exit non-zero.
  */
 import * as path from 'node:path';
@@ -16,6 +17,8 @@ import type { Quant } from '../graph/linear.ts';
 import { humanBytes, humanCount, modelFacts } from '../model/info.ts';
 import { specFromConfig } from '../model/spec.ts';
 import { loadModel } from '../runtime/load.ts';
+import { startOpenAIServer } from '../http/openai.ts';
+import { Engine } from '../service/engine.ts';
 import { DEFAULT_PREFERENCE, parseProviderList, probeProvider, type ProviderName } from '../runtime/providers.ts';
 import { Sampler } from '../runtime/sampler.ts';
 import { StreamDecoder } from '../tokenizer/stream-decoder.ts';
@@ -241,7 +244,39 @@ async function cmdFidelity(argv: string[]): Promise<number> {
   return allPass ? 0 : 1;
 }
 
+async function cmdServe(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...COMMON, port: { type: 'string', default: '8080' }, context: { type: 'string' }, 'model-id': { type: 'string' }, progress: { type: 'boolean', default: true } },
+  });
+  const model = requireModel(values.model);
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535 (got '${values.port}')`);
+  const context = values.context !== undefined ? Number(values.context) : undefined;
+  if (context !== undefined && (!Number.isInteger(context) || context < 16)) throw new UsageError(`--context must be an integer >= 16`);
+  const log = (level: string, message: string) => process.stderr.write(`${level === 'info' ? '' : `${level}: `}${message}
+`);
+  const engine = new Engine(log);
+  const info = await engine.loadModel(
+    { model, quant: quantOf(values.quant), providers: values.ep ? providersOf(values.ep) : undefined, contextLength: context, cacheDir: values['cache-dir'] },
+    (p) => progressPrinter(values.progress!)({ ...p }),
+  );
+  const modelId = values['model-id'] ?? path.basename(path.resolve(model));
+  const server = await startOpenAIServer({ engine, modelId, port, log: (l) => log('error', l) });
+  const addr = server.address() as { port: number };
+  // The first stdout line is machine-readable so scripts (and tests) can find the port.
+  process.stdout.write(`listening on http://127.0.0.1:${addr.port}/v1 (model ${modelId}, ${info.provider}, ${info.quant}, context ${info.contextLength})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => server.close(() => resolve());
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await engine.shutdown();
+  return 0;
+}
+
 const COMMANDS: Record<string, (argv: string[]) => Promise<number | void>> = {
+  serve: cmdServe,
   generate: cmdGenerate,
   tokenize: cmdTokenize,
   info: cmdInfo,

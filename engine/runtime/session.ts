@@ -38,6 +38,12 @@ export class KvState {
     for (const [name, t] of this.tensors) {
       const [b, h, , d] = t.dims as number[];
       const src = t.data as Float32Array;
+      if (b! * h! === 1) {
+        // One sequence, one cache head (the MLA latent): the first n positions are a prefix of
+        // the buffer, so a view does without a copy.
+        this.tensors.set(name, new ort.Tensor('float32', src.subarray(0, n * d!), [b!, h!, n, d!]));
+        continue;
+      }
       const out = new Float32Array(b! * h! * n * d!);
       const oldT = this.length;
       for (let bh = 0; bh < b! * h!; bh++) out.set(src.subarray(bh * oldT * d!, bh * oldT * d! + n * d!), bh * n * d!);

@@ -1,0 +1,199 @@
+/**
+ * The engine's JSON-RPC 2.0 protocol (over stdio, framed by vscode-jsonrpc): one typed module that
+ * both the engine (engine/service) and its clients (engine/protocol/client.ts, the extension)
+ * import, so a change to a message shows up as a type error on both sides.
+ *
+ * Cancellation is JSON-RPC's own `$/cancelRequest`: vscode-jsonrpc turns it into the handler's
+ * CancellationToken. Streaming (chat deltas, load progress) uses notifications that carry the
+ * request's `streamId` / `progressId`, chosen by the client.
+ */
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+
+export const PROTOCOL_VERSION = 1;
+
+/** JSON-RPC error codes the engine uses beyond the standard ones (-32700 ... -32603). */
+export const ErrorCodes = {
+  /** A request that needs a model arrived before loadModel finished. */
+  NoModel: -32001,
+  /** The prompt does not fit the context (or the prompt budget). */
+  PromptTooLong: -32002,
+  /** The model cannot be loaded: bad checkpoint, too large for the memory budget, ... */
+  LoadFailed: -32003,
+  /** The request was cancelled ($/cancelRequest or a newer request replaced it). */
+  Cancelled: -32800,
+} as const;
+
+export type Quant = 'none' | 'int8' | 'int4';
+export type FinishReason = 'stop' | 'length' | 'time' | 'cancelled';
+
+export interface InitializeParams {
+  clientName: string;
+  clientVersion?: string;
+}
+export interface InitializeResult {
+  engineVersion: string;
+  protocolVersion: number;
+  pid: number;
+}
+
+export interface LoadModelParams {
+  /** A Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json, tokenizer_config.json). */
+  model: string;
+  quant?: Quant;
+  /** Execution-provider preference, e.g. ["webgpu", "cpu"]. */
+  providers?: string[];
+  /** Longest context the client will send (default: the model's, capped at 32768). */
+  contextLength?: number;
+  /** Refuse to load when weights + KV cache + activations would exceed this (bytes). */
+  memoryBudgetBytes?: number;
+  /** Bytes the prefix cache may hold (default 1 GiB, or less when the budget says so). */
+  prefixCacheBytes?: number;
+  cacheDir?: string;
+  /** Client-chosen id that `progress` notifications carry. */
+  progressId?: string;
+}
+export interface LoadModelResult {
+  model: string;
+  architecture: string;
+  modelType: string;
+  provider: string;
+  providerAttempts: { provider: string; ok: boolean; reason?: string }[];
+  quant: Quant;
+  fromCache: boolean;
+  contextLength: number;
+  kvBytesPerToken: number;
+  /** The FIM layout detected from the tokenizer's special tokens, or null when it has none. */
+  fimFormat: string | null;
+  hasChatTemplate: boolean;
+}
+
+export interface ProgressParams {
+  progressId: string;
+  phase: 'reading' | 'hashing' | 'building' | 'quantising' | 'creating session' | 'done';
+  done: number;
+  total: number;
+  message: string;
+}
+
+/** Sampling settings shared by completions and chat (all optional; greedy when temperature is 0). */
+export interface SamplingParams {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  seed?: number;
+}
+
+export interface GenerationLimits {
+  maxTokens?: number;
+  /** Stop strings (matched across token boundaries; not included in the output). */
+  stop?: string[];
+  /** Give up (finishReason "time") if prefilling the prompt takes longer than this. */
+  promptBudgetMs?: number;
+  /** Stop after this long, but only once at least one full line has been produced. */
+  predictBudgetMs?: number;
+}
+
+export interface RelatedFile {
+  path: string;
+  text: string;
+}
+
+export interface CompleteParams extends SamplingParams, GenerationLimits {
+  prefix: string;
+  suffix: string;
+  /** Continue `prefix` as plain text (no fill-in-the-middle layout; suffix ignored). */
+  raw?: boolean;
+  filePath?: string;
+  repoName?: string;
+  relatedFiles?: RelatedFile[];
+  /** Stop when a new line is indented less than this (the cursor line's indentation). */
+  indentStop?: string;
+  /** Tab width for indentStop (default 4). */
+  tabWidth?: number;
+}
+
+export interface Usage {
+  promptTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache. */
+  cachedTokens: number;
+  completionTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+}
+
+export interface CompleteResult {
+  text: string;
+  finishReason: FinishReason;
+  usage: Usage;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatParams extends SamplingParams, GenerationLimits {
+  messages: ChatMessage[];
+  /** Client-chosen id that `chat/delta` notifications carry. */
+  streamId?: string;
+  /** Speculate from n-gram matches in the prompt (greedy only; output identical). */
+  promptLookup?: boolean;
+}
+
+export interface ChatDeltaParams {
+  streamId: string;
+  content?: string;
+  reasoning?: string;
+}
+
+export interface ChatResult {
+  text: string;
+  reasoning: string;
+  finishReason: FinishReason;
+  usage: Usage;
+}
+
+export interface CountTokensParams {
+  text: string;
+}
+export interface CountTokensResult {
+  count: number;
+}
+
+export interface CacheStats {
+  entries: number;
+  bytes: number;
+  budgetBytes: number;
+  /** Requests that reused at least one cached token. */
+  hits: number;
+  misses: number;
+  /** Prompt tokens served from the cache, and prompt tokens that had to be prefilled (totals). */
+  reusedTokens: number;
+  prefilledTokens: number;
+}
+
+export interface StatusResult {
+  model: LoadModelResult | null;
+  loading: boolean;
+  memory: { rssBytes: number; heapUsedBytes: number; externalBytes: number };
+  cache: CacheStats;
+  queue: { running: number; waiting: number };
+  requests: { completed: number; cancelled: number; failed: number };
+}
+
+export const Initialize = new RequestType<InitializeParams, InitializeResult, unknown>('initialize');
+export const LoadModel = new RequestType<LoadModelParams, LoadModelResult, unknown>('loadModel');
+export const Complete = new RequestType<CompleteParams, CompleteResult, unknown>('complete');
+export const Chat = new RequestType<ChatParams, ChatResult, unknown>('chat');
+export const CountTokens = new RequestType<CountTokensParams, CountTokensResult, unknown>('countTokens');
+export const Status = new RequestType0<StatusResult, unknown>('status');
+export const Shutdown = new RequestType0<void, unknown>('shutdown');
+
+export const Progress = new NotificationType<ProgressParams>('progress');
+export const ChatDelta = new NotificationType<ChatDeltaParams>('chat/delta');
+/** Engine log lines (the extension shows them in its output channel). */
+export const Log = new NotificationType<{ level: 'info' | 'warn' | 'error'; message: string }>('log');
