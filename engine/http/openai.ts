@@ -146,7 +146,8 @@ export function startOpenAIServer(opts: OpenAIServerOptions): Promise<http.Serve
       return;
     }
     if (req.method === 'GET' && route === '/health') {
-      send(res, 200, { status: engine.loaded ? 'ok' : 'loading' });
+      const st = engine.status();
+      send(res, 200, { status: engine.loaded ? 'ok' : 'loading', rss: st.memory.rssBytes, cache: st.cache, queue: st.queue });
       return;
     }
     if (req.method !== 'POST' || (route !== '/v1/completions' && route !== '/v1/chat/completions')) {
