@@ -123,6 +123,11 @@ export interface Usage {
   completionTokens: number;
   prefillMs: number;
   decodeMs: number;
+  /** Forward passes this request ran (prefill chunks + decode steps). */
+  forwards?: number;
+  /** Prompt-lookup drafts: tokens proposed and tokens the model confirmed. */
+  draftedTokens?: number;
+  acceptedTokens?: number;
 }
 
 export interface CompleteResult {
