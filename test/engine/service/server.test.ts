@@ -222,6 +222,29 @@ describe('engine service over JSON-RPC', () => {
   });
 });
 
+describe('reasoning models', () => {
+  test('a template that opens <think> streams reasoning apart from the answer', async () => {
+    // The tiny model with a chat template that ends its prompt inside a think block, as
+    // DeepSeek-R1-style templates do: everything generated until </think> is reasoning.
+    const dir = path.join(cacheDir, 'reasoning-model');
+    fs.mkdirSync(dir, { recursive: true });
+    for (const f of fs.readdirSync(model)) if (!f.startsWith('tokenizer_config')) fs.copyFileSync(path.join(model, f), path.join(dir, f));
+    const cfg = JSON.parse(fs.readFileSync(path.join(model, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    cfg.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant: <think>\n{% endif %}";
+    fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(cfg));
+    const c = start();
+    await c.loadModel({ model: dir, cacheDir, providers: ['cpu'] });
+    const deltas: ChatDeltaParams[] = [];
+    const r = await c.chat({ messages: [{ role: 'user', content: 'Why is the sky blue?' }], maxTokens: 20 }, (d) => deltas.push(d));
+    const streamed = deltas.map((d) => d.reasoning ?? '').join('');
+    assert.ok(r.reasoning.length > 0, 'the output went to reasoning');
+    assert.equal(streamed, r.reasoning);
+    assert.equal(deltas.map((d) => d.content ?? '').join(''), r.text);
+    assert.ok(deltas.every((d) => (d.reasoning === undefined) !== (d.content === undefined)), 'each delta is one kind');
+    await c.shutdown();
+  });
+});
+
 describe('engine process faults', () => {
   test('malformed JSON gets a Parse error and the next message is served', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { cwd: repoDir(), stdio: ['pipe', 'pipe', 'ignore'] });
