@@ -1,0 +1,81 @@
+/**
+ * The extension's settings as plain data: types, defaults and normalisation of whatever the user
+ * wrote in settings.json. No 'vscode' import, so the rules are unit-tested without an editor;
+ * settings.ts reads the values from VS Code and passes them through `normalizeSettings`.
+ *
+ * The defaults here must match `contributes.configuration` in package.json (a test checks that).
+ */
+import type { Quant } from '../engine/protocol/protocol.ts';
+
+export interface Settings {
+  modelPath: string;
+  quantization: Quant;
+  executionProviders: string[];
+  /** Empty: VS Code's own binary as Node (process.execPath with ELECTRON_RUN_AS_NODE=1). */
+  nodePath: string;
+  completionsEnabled: boolean;
+  /** languageId -> enabled; "*" is the fallback for languages not listed. */
+  languages: Record<string, boolean>;
+  debounceMs: number;
+  maxTokens: number;
+  budgetTokens: number;
+  remoteEndpoint: string;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  modelPath: '',
+  quantization: 'int8',
+  executionProviders: ['webgpu', 'cuda', 'cpu'],
+  nodePath: '',
+  completionsEnabled: true,
+  languages: { '*': true, plaintext: false, markdown: false },
+  debounceMs: 150,
+  maxTokens: 64,
+  budgetTokens: 8192,
+  remoteEndpoint: '',
+};
+
+const QUANTS: readonly Quant[] = ['none', 'int8', 'int4'];
+
+/** Raw values keyed by the setting's name under "switchyard." (undefined = not set). */
+export type RawSettings = Partial<Record<'model.path' | 'model.quantization' | 'engine.executionProviders' | 'engine.nodePath' | 'completions.enabled' | 'completions.languages' | 'completions.debounceMs' | 'completions.maxTokens' | 'context.budgetTokens' | 'remote.endpoint', unknown>>;
+
+function int(v: unknown, def: number, min: number, max: number): number {
+  return typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, Math.round(v))) : def;
+}
+
+/** Typed values with defaults; out-of-range numbers are clamped rather than rejected (a typo must not disable completions). */
+export function normalizeSettings(raw: RawSettings): Settings {
+  const d = DEFAULT_SETTINGS;
+  const str = (v: unknown, def: string) => (typeof v === 'string' ? v.trim() : def);
+  const eps = raw['engine.executionProviders'];
+  const langs = raw['completions.languages'];
+  return {
+    modelPath: str(raw['model.path'], d.modelPath),
+    quantization: QUANTS.includes(raw['model.quantization'] as Quant) ? (raw['model.quantization'] as Quant) : d.quantization,
+    executionProviders:
+      Array.isArray(eps) && eps.length > 0 && eps.every((e) => typeof e === 'string') ? eps.map((e: string) => e.trim().toLowerCase()) : [...d.executionProviders],
+    nodePath: str(raw['engine.nodePath'], d.nodePath),
+    completionsEnabled: typeof raw['completions.enabled'] === 'boolean' ? raw['completions.enabled'] : d.completionsEnabled,
+    languages:
+      langs && typeof langs === 'object' && !Array.isArray(langs)
+        ? Object.fromEntries(Object.entries(langs as Record<string, unknown>).filter(([, v]) => typeof v === 'boolean')) as Record<string, boolean>
+        : { ...d.languages },
+    debounceMs: int(raw['completions.debounceMs'], d.debounceMs, 0, 5000),
+    maxTokens: int(raw['completions.maxTokens'], d.maxTokens, 1, 4096),
+    budgetTokens: int(raw['context.budgetTokens'], d.budgetTokens, 256, 1 << 20),
+    remoteEndpoint: str(raw['remote.endpoint'], d.remoteEndpoint),
+  };
+}
+
+/** Whether completions run for `languageId`: its own entry, else "*", else on. */
+export function isLanguageEnabled(languages: Record<string, boolean>, languageId: string): boolean {
+  if (Object.hasOwn(languages, languageId)) return languages[languageId]!;
+  if (Object.hasOwn(languages, '*')) return languages['*']!;
+  return true;
+}
+
+/** Whether a completion request may be sent at all for this document. */
+export function completionsAllowed(s: Pick<Settings, 'completionsEnabled' | 'languages'>, languageId: string): boolean {
+  return s.completionsEnabled && isLanguageEnabled(s.languages, languageId);
+}

@@ -1,0 +1,130 @@
+/**
+ * Related-file context: which chunks of other files go into the prompt, and in what order.
+ *
+ * The chunks come first in the prompt (the model's repo-level layout puts other files before the
+ * current one), so any change to them invalidates the engine's prefix cache for everything after,
+ * i.e. the whole prompt. Hence the set and order are a *snapshot* that is kept while the user types
+ * and recomputed only when
+ * - the user was idle (no request for `idleMs`, default 2 s): a re-prefill then costs nothing the
+ *   user is waiting on, and the text around the cursor may now be about something else;
+ * - the current file changed (another editor became active);
+ * - the snapshot is older than `maxAgeMs` (default 60 s) even during non-stop typing;
+ * - `invalidate()` (settings or model changed).
+ * On a refresh, chunks that stay keep their previous relative order at the front and new ones are
+ * appended, so the prompt's common prefix with the previous snapshot is as long as possible.
+ */
+import type { RelatedFile } from '../../engine/protocol/protocol.ts';
+import { jaccard, type Chunk } from './chunks.ts';
+
+export interface Ranked {
+  chunk: Chunk;
+  score: number;
+}
+
+export interface RankOptions {
+  /** Chunks scoring below this are unrelated noise (default 0.05). */
+  minScore?: number;
+  /** Added to chunks the user edited lately (default 0.05): what you just wrote is likely used next. */
+  editedBonus?: number;
+}
+
+/** Chunks by Jaccard similarity to `query` (+ a small bonus for recent edits), best first; ties: more recent, then key. */
+export function rankChunks(query: ReadonlySet<string>, chunks: readonly Chunk[], opts: RankOptions = {}): Ranked[] {
+  const min = opts.minScore ?? 0.05;
+  const bonus = opts.editedBonus ?? 0.05;
+  const out: Ranked[] = [];
+  for (const chunk of chunks) {
+    const sim = jaccard(query, chunk.ids);
+    if (sim < min) continue;
+    out.push({ chunk, score: sim + (chunk.edited ? bonus : 0) });
+  }
+  return out.sort((a, b) => b.score - a.score || b.chunk.recency - a.chunk.recency || (a.chunk.key < b.chunk.key ? -1 : a.chunk.key > b.chunk.key ? 1 : 0));
+}
+
+/** The best chunks whose token counts fit `budget` together (a chunk that does not fit is skipped, smaller later ones may). */
+export function selectWithinBudget(ranked: readonly Ranked[], budget: number, count: (text: string) => number): { chosen: Ranked[]; tokens: number } {
+  const chosen: Ranked[] = [];
+  let tokens = 0;
+  for (const r of ranked) {
+    // The engine adds the path and a separator per file: count them too.
+    const t = count(r.chunk.text) + count(r.chunk.path) + 2;
+    if (tokens + t > budget) continue;
+    chosen.push(r);
+    tokens += t;
+  }
+  return { chosen, tokens };
+}
+
+/**
+ * Prompt order for the chosen chunks: those already in the previous snapshot first, in their
+ * previous order; then the new ones, least relevant first, so the most relevant new chunk sits
+ * nearest the current file.
+ */
+export function stableOrder(previousKeys: readonly string[], chosen: readonly Ranked[]): Ranked[] {
+  const byKey = new Map(chosen.map((r) => [r.chunk.key, r]));
+  const kept = previousKeys.filter((k) => byKey.has(k)).map((k) => byKey.get(k)!);
+  const keptKeys = new Set(kept.map((r) => r.chunk.key));
+  const fresh = chosen.filter((r) => !keptKeys.has(r.chunk.key)).sort((a, b) => a.score - b.score);
+  return [...kept, ...fresh];
+}
+
+export interface RelatedRequest {
+  now: number;
+  /** The current file (its identity: a URI string). */
+  file: string;
+  /** Identifiers around the cursor (called only on a refresh). */
+  query: () => ReadonlySet<string>;
+  /** Candidate chunks from other files (called only on a refresh). */
+  candidates: () => readonly Chunk[];
+  /** Tokens the chunks may use (read on a refresh). */
+  budget: number;
+  count: (text: string) => number;
+}
+
+export interface RelatedSnapshot {
+  file: string;
+  files: RelatedFile[];
+  keys: string[];
+  tokens: number;
+  takenAt: number;
+}
+
+export class RelatedContext {
+  #snapshot: RelatedSnapshot | undefined;
+  #lastRequestAt = -Infinity;
+  #invalid = false;
+  readonly #idleMs: number;
+  readonly #maxAgeMs: number;
+  readonly #rank: RankOptions;
+
+  constructor(opts: { idleMs?: number; maxAgeMs?: number } & RankOptions = {}) {
+    this.#idleMs = opts.idleMs ?? 2000;
+    this.#maxAgeMs = opts.maxAgeMs ?? 60_000;
+    this.#rank = opts;
+  }
+
+  invalidate(): void {
+    this.#invalid = true;
+  }
+
+  /** The related files for this request and whether they were just recomputed. */
+  get(req: RelatedRequest): { snapshot: RelatedSnapshot; refreshed: boolean } {
+    const idle = req.now - this.#lastRequestAt >= this.#idleMs;
+    this.#lastRequestAt = req.now;
+    const s = this.#snapshot;
+    const stale = !s || this.#invalid || s.file !== req.file || idle || req.now - s.takenAt >= this.#maxAgeMs;
+    if (!stale) return { snapshot: s, refreshed: false };
+    const ranked = rankChunks(req.query(), req.candidates(), this.#rank);
+    const { chosen, tokens } = selectWithinBudget(ranked, req.budget, req.count);
+    const ordered = stableOrder(s?.keys ?? [], chosen);
+    this.#snapshot = {
+      file: req.file,
+      files: ordered.map((r) => ({ path: r.chunk.path, text: r.chunk.text })),
+      keys: ordered.map((r) => r.chunk.key),
+      tokens,
+      takenAt: req.now,
+    };
+    this.#invalid = false;
+    return { snapshot: this.#snapshot, refreshed: true };
+  }
+}

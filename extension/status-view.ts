@@ -1,0 +1,74 @@
+/**
+ * What the status bar item shows for an engine state: text, tooltip, screen-reader label and click
+ * command. Pure, so the exact strings (which the end-to-end tests match) are unit-tested:
+ * - loading: `$(sync~spin) Switchyard <pct>%`
+ * - ready: text starts `$(check) Switchyard`, with the execution provider and the last completion
+ *   latency; tooltip/label contain `Switchyard: ready`
+ * - error: tooltip/label contain `Switchyard: error` and the message
+ * - no model: tooltip/label contain `Switchyard: no model`
+ */
+import type { EngineState } from './engine/engine-host.ts';
+
+export interface StatusInput {
+  state: EngineState;
+  completionsEnabled: boolean;
+  /** switchyard.model.path is set (before the engine starts, "idle" shows as "no model" without it). */
+  modelConfigured: boolean;
+  /** The last completion's latency (request sent -> result), if any yet. */
+  lastLatencyMs?: number;
+}
+
+export interface StatusView {
+  text: string;
+  tooltip: string;
+  label: string;
+  command: string;
+  /** Show the item in the error colours. */
+  error: boolean;
+}
+
+export function statusView(i: StatusInput): StatusView {
+  const s: EngineState = i.state.kind === 'idle' && !i.modelConfigured ? { kind: 'no-model' } : i.state;
+  const off = i.completionsEnabled ? '' : ' (completions off)';
+  switch (s.kind) {
+    case 'idle': {
+      const t = `Switchyard: idle — the engine starts on the first completion${off}`;
+      return { text: '$(circle-outline) Switchyard', tooltip: t, label: t, command: 'switchyard.showEngineStatus', error: false };
+    }
+    case 'no-model': {
+      const t = 'Switchyard: no model — click to select a model folder (switchyard.model.path)';
+      return { text: '$(circle-slash) Switchyard', tooltip: t, label: t, command: 'switchyard.selectModelFolder', error: false };
+    }
+    case 'starting': {
+      const t = 'Switchyard: starting the engine';
+      return { text: '$(sync~spin) Switchyard 0%', tooltip: t, label: t, command: 'switchyard.showEngineLog', error: false };
+    }
+    case 'loading': {
+      const t = `Switchyard: loading the model, ${s.percent}% — ${s.message}`;
+      return { text: `$(sync~spin) Switchyard ${s.percent}%`, tooltip: t, label: t, command: 'switchyard.showEngineLog', error: false };
+    }
+    case 'restarting': {
+      const t = `Switchyard: restarting the engine after a crash (${s.crashes} recently), in ${Math.round(s.delayMs / 1000)} s`;
+      return { text: '$(sync~spin) Switchyard restarting', tooltip: t, label: t, command: 'switchyard.showEngineLog', error: false };
+    }
+    case 'ready': {
+      const latency = i.lastLatencyMs === undefined ? '' : ` ${Math.round(i.lastLatencyMs)} ms`;
+      const name = s.info.model.split(/[\\/]/).filter(Boolean).pop() ?? s.info.model;
+      const t =
+        `Switchyard: ready — ${name} (${s.info.architecture}, ${s.info.quant}) on ${s.info.provider}` +
+        (i.lastLatencyMs === undefined ? '' : `, last completion ${Math.round(i.lastLatencyMs)} ms`) +
+        (i.completionsEnabled ? '' : '; completions are off (click to turn on)');
+      return {
+        text: `$(check) Switchyard ${s.info.provider}${latency}${i.completionsEnabled ? '' : ' (off)'}`,
+        tooltip: t,
+        label: t,
+        command: 'switchyard.toggleCompletions',
+        error: false,
+      };
+    }
+    case 'error': {
+      const t = `Switchyard: error — ${s.problem.message}`;
+      return { text: '$(error) Switchyard', tooltip: t, label: t, command: 'switchyard.showEngineStatus', error: true };
+    }
+  }
+}

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { completionsAllowed, DEFAULT_SETTINGS, isLanguageEnabled, normalizeSettings } from '../../extension/config.ts';
+import { repoDir } from '../helpers/paths.ts';
+
+const pkg = JSON.parse(readFileSync(path.join(repoDir(), 'package.json'), 'utf8')) as {
+  publisher: string;
+  name: string;
+  main: string;
+  activationEvents: string[];
+  contributes: { configuration: { properties: Record<string, { default?: unknown; description?: string; markdownDescription?: string }> }; commands: { command: string; title: string }[] };
+};
+
+describe('package.json contract', () => {
+  it('identifies and loads the extension', () => {
+    assert.equal(pkg.publisher, 'switchyard');
+    assert.equal(pkg.name, 'switchyard');
+    assert.equal(pkg.main, './dist/extension.cjs');
+    assert.deepEqual(pkg.activationEvents, ['onStartupFinished']);
+  });
+  it('declares every setting with a description, and its default matches config.ts', () => {
+    const props = pkg.contributes.configuration.properties;
+    const expected: Record<string, unknown> = {
+      'switchyard.model.path': DEFAULT_SETTINGS.modelPath,
+      'switchyard.model.quantization': DEFAULT_SETTINGS.quantization,
+      'switchyard.engine.executionProviders': DEFAULT_SETTINGS.executionProviders,
+      'switchyard.engine.nodePath': DEFAULT_SETTINGS.nodePath,
+      'switchyard.completions.enabled': DEFAULT_SETTINGS.completionsEnabled,
+      'switchyard.completions.languages': DEFAULT_SETTINGS.languages,
+      'switchyard.completions.debounceMs': DEFAULT_SETTINGS.debounceMs,
+      'switchyard.completions.maxTokens': DEFAULT_SETTINGS.maxTokens,
+      'switchyard.context.budgetTokens': DEFAULT_SETTINGS.budgetTokens,
+      'switchyard.remote.endpoint': DEFAULT_SETTINGS.remoteEndpoint,
+    };
+    assert.deepEqual(Object.keys(props).sort(), Object.keys(expected).sort());
+    for (const [k, v] of Object.entries(expected)) {
+      assert.deepEqual(props[k]!.default, v, k);
+      assert.ok((props[k]!.description ?? props[k]!.markdownDescription ?? '').length > 20, `${k} has a description`);
+    }
+    assert.deepEqual(DEFAULT_SETTINGS.languages, { '*': true, plaintext: false, markdown: false });
+    assert.deepEqual(DEFAULT_SETTINGS.executionProviders, ['webgpu', 'cuda', 'cpu']);
+  });
+  it('declares the commands with their titles', () => {
+    assert.deepEqual(
+      pkg.contributes.commands.map((c) => [c.command, c.title]),
+      [
+        ['switchyard.selectModelFolder', 'Switchyard: Select Model Folder'],
+        ['switchyard.toggleCompletions', 'Switchyard: Toggle Completions'],
+        ['switchyard.showEngineLog', 'Switchyard: Show Engine Log'],
+        ['switchyard.restartEngine', 'Switchyard: Restart Engine'],
+        ['switchyard.showEngineStatus', 'Switchyard: Show Engine Status'],
+      ],
+    );
+  });
+});
+
+describe('settings', () => {
+  it('fills defaults and clamps or ignores bad values', () => {
+    assert.deepEqual(normalizeSettings({}), DEFAULT_SETTINGS);
+    const s = normalizeSettings({
+      'model.path': '  /models/x  ',
+      'model.quantization': 'int3',
+      'engine.executionProviders': ['CUDA', 'cpu'],
+      'completions.debounceMs': -5,
+      'completions.maxTokens': 64.4,
+      'context.budgetTokens': 'lots',
+      'completions.languages': { python: false, go: 'yes' },
+    });
+    assert.equal(s.modelPath, '/models/x');
+    assert.equal(s.quantization, 'int8');
+    assert.deepEqual(s.executionProviders, ['cuda', 'cpu']);
+    assert.equal(s.debounceMs, 0);
+    assert.equal(s.maxTokens, 64);
+    assert.equal(s.budgetTokens, 8192);
+    assert.deepEqual(s.languages, { python: false });
+  });
+  it('per-language switches: own entry, then "*", then on', () => {
+    const langs = { '*': true, plaintext: false, markdown: false };
+    assert.equal(isLanguageEnabled(langs, 'python'), true);
+    assert.equal(isLanguageEnabled(langs, 'markdown'), false);
+    assert.equal(isLanguageEnabled({ '*': false, rust: true }, 'rust'), true);
+    assert.equal(isLanguageEnabled({ '*': false, rust: true }, 'go'), false);
+    assert.equal(isLanguageEnabled({}, 'go'), true);
+    assert.equal(completionsAllowed({ completionsEnabled: false, languages: langs }, 'python'), false);
+    assert.equal(completionsAllowed({ completionsEnabled: true, languages: langs }, 'plaintext'), false);
+  });
+});

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { LoadModelResult } from '../../engine/protocol/protocol.ts';
+import { statusView } from '../../extension/status-view.ts';
+
+const info = { model: '/models/DeepSeek-Coder-V2-Lite-Base', architecture: 'DeepseekV2ForCausalLM', provider: 'webgpu', quant: 'int8' } as LoadModelResult;
+
+describe('status bar view', () => {
+  it('loading shows a spinning percentage', () => {
+    const v = statusView({ state: { kind: 'loading', percent: 42, message: 'hashing' }, completionsEnabled: true, modelConfigured: true });
+    assert.equal(v.text, '$(sync~spin) Switchyard 42%');
+    assert.equal(statusView({ state: { kind: 'starting' }, completionsEnabled: true, modelConfigured: true }).text, '$(sync~spin) Switchyard 0%');
+  });
+  it('ready shows the provider and the last latency; tooltip and label say ready', () => {
+    const v = statusView({ state: { kind: 'ready', info, pid: 1 }, completionsEnabled: true, modelConfigured: true, lastLatencyMs: 123.4 });
+    assert.ok(v.text.startsWith('$(check) Switchyard'));
+    assert.match(v.text, /webgpu/);
+    assert.match(v.text, /123 ms/);
+    assert.match(v.tooltip, /Switchyard: ready/);
+    assert.match(v.label, /Switchyard: ready/);
+    assert.match(v.tooltip, /DeepSeek-Coder-V2-Lite-Base/);
+    const before = statusView({ state: { kind: 'ready', info, pid: 1 }, completionsEnabled: false, modelConfigured: true });
+    assert.ok(before.text.startsWith('$(check) Switchyard'));
+    assert.match(before.text, /off/);
+  });
+  it('error and no model are spelled out for the tooltip and screen readers', () => {
+    const e = statusView({ state: { kind: 'error', problem: { kind: 'load-failed', message: '/m/config.json: file not found' } }, completionsEnabled: true, modelConfigured: true });
+    assert.match(e.tooltip, /Switchyard: error — \/m\/config.json: file not found/);
+    assert.match(e.label, /Switchyard: error/);
+    assert.equal(e.error, true);
+    for (const v of [
+      statusView({ state: { kind: 'no-model' }, completionsEnabled: true, modelConfigured: false }),
+      statusView({ state: { kind: 'idle' }, completionsEnabled: true, modelConfigured: false }),
+    ]) {
+      assert.match(v.tooltip, /Switchyard: no model/);
+      assert.match(v.label, /Switchyard: no model/);
+      assert.equal(v.command, 'switchyard.selectModelFolder');
+    }
+  });
+});
