@@ -241,12 +241,15 @@ async function installCodeServer() {
   say(`code-server ${versionLine} ready`);
 }
 
-/** Ensures chromium and code-server are installed; returns their paths. */
-export async function setup() {
+/**
+ * Ensures chromium and code-server are installed; returns their paths. `{ browser: false }` (the
+ * demo, `npm start`) skips chromium: the user brings their own browser.
+ */
+export async function setup({ browser: wantBrowser = true } = {}) {
   fs.mkdirSync(CACHE, { recursive: true });
   for (const f of [LOG, LOG + '.apt']) fs.writeFileSync(f, `e2e setup ${new Date().toISOString()}\n`);
   const needCodeServer = !codeServerInstalled();
-  const browser = missing(BROWSER_PACKAGES);
+  const browser = wantBrowser ? missing(BROWSER_PACKAGES) : [];
   if (needCodeServer) {
     // Build prerequisites first; the browser (the largest download) installs while npm builds.
     await aptInstall(missing(BUILD_PACKAGES));
@@ -255,7 +258,7 @@ export async function setup() {
   } else {
     await aptInstall(browser);
   }
-  if (!fs.existsSync(CHROMIUM_BIN)) throw new SetupError(`${CHROMIUM_BIN} is still missing after installing chromium`);
+  if (wantBrowser && !fs.existsSync(CHROMIUM_BIN)) throw new SetupError(`${CHROMIUM_BIN} is still missing after installing chromium`);
   say(`done: ${path.relative(REPO, CODE_SERVER_BIN)}, ${CHROMIUM_BIN}`);
   return { codeServer: CODE_SERVER_BIN, chromium: CHROMIUM_BIN };
 }
