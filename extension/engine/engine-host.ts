@@ -248,7 +248,10 @@ export class EngineHost {
       if (gen !== this.#generation) return undefined;
       let percent = 0;
       this.#setState({ kind: 'loading', percent, message: 'loading the model' });
-      const info = await client.loadModel({ model: s.modelPath, quant: s.quantization, providers: s.executionProviders }, (p) => {
+      // Ask for the context the completion windows use (not the model's full length), so the
+      // engine's memory estimate and KV budget match what we will send.
+      const contextLength = s.budgetTokens + s.maxTokens + 512;
+      const info = await client.loadModel({ model: s.modelPath, quant: s.quantization, providers: s.executionProviders, contextLength }, (p) => {
         if (gen !== this.#generation) return;
         percent = monotonic(percent, progressPercent(p));
         this.#setState({ kind: 'loading', percent, message: p.message });
