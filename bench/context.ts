@@ -36,7 +36,7 @@ import { RecentActivity } from '../extension/context/recent.ts';
 import { rankChunks, RelatedContext, selectWithinBudget } from '../extension/context/related.ts';
 import { TokenCounter } from '../extension/context/tokens.ts';
 import { suffixWindow } from '../extension/context/window.ts';
-import { ensureSyntheticCheckpoint, LITE_SCALED } from './synthetic-checkpoint.ts';
+import { benchModelWithTokenizer } from './synthetic-checkpoint.ts';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -56,16 +56,8 @@ const MAX_TOKENS = 8;
 const CONTEXT_LENGTH = 20_000;
 const BUDGET = Number(values.budget);
 
-// The bench checkpoint with the real tokenizer copied in (as serve.ts does).
-const shape = { ...LITE_SCALED, layers: Number(values.layers) };
-const ckptDir = path.join(defaultCacheDir(), 'bench', `checkpoint-${shape.layers}l`);
-const made = ensureSyntheticCheckpoint(ckptDir, shape, log);
-if (made.created) log(`synthetic checkpoint written in ${(made.ms / 1000).toFixed(1)} s`);
-const tokDir = path.join(repo, '..', 'shared', 'tokenizers', 'deepseek-coder-v1');
-const tokSource = fs.existsSync(tokDir) ? tokDir : '/work/shared/tokenizers/deepseek-coder-v1';
-for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
-  if (!fs.existsSync(path.join(ckptDir, f))) fs.copyFileSync(path.join(tokSource, f), path.join(ckptDir, f));
-}
+// The bench checkpoint with the real tokenizer copied in.
+const ckptDir = benchModelWithTokenizer(defaultCacheDir(), Number(values.layers), log);
 
 // --- The simulated editor -------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import { defaultCacheDir } from '../engine/checkpoint/checkpoint.ts';
 import { EngineClient } from '../engine/protocol/client.ts';
 import type { Quant } from '../engine/protocol/protocol.ts';
 import { loadTokenizer } from '../engine/tokenizer/tokenizer.ts';
-import { ensureSyntheticCheckpoint, LITE_SCALED } from './synthetic-checkpoint.ts';
+import { benchModelWithTokenizer } from './synthetic-checkpoint.ts';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -38,15 +38,7 @@ const { values } = parseArgs({
 });
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shape = { ...LITE_SCALED, layers: Number(values.layers) };
-const ckptDir = path.join(defaultCacheDir(), 'bench', `checkpoint-${shape.layers}l`);
-const made = ensureSyntheticCheckpoint(ckptDir, shape, log);
-if (made.created) log(`synthetic checkpoint written in ${(made.ms / 1000).toFixed(1)} s`);
-const tokDir = path.join(repo, '..', 'shared', 'tokenizers', 'deepseek-coder-v1');
-const tokSource = fs.existsSync(tokDir) ? tokDir : '/work/shared/tokenizers/deepseek-coder-v1';
-for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
-  if (!fs.existsSync(path.join(ckptDir, f))) fs.copyFileSync(path.join(tokSource, f), path.join(ckptDir, f));
-}
+const ckptDir = benchModelWithTokenizer(defaultCacheDir(), Number(values.layers), log);
 
 /** This repository's own TypeScript, concatenated: real code for the file windows. */
 function corpus(): string {

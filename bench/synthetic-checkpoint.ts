@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { seededRandom } from '../engine/runtime/sampler.ts';
 import { writeShardedCheckpoint, type WriterTensor } from '../engine/checkpoint/safetensors-writer.ts';
 
@@ -164,4 +165,23 @@ export function ensureSyntheticCheckpoint(dir: string, s: SyntheticShape, log: (
   writeShardedCheckpoint(dir, syntheticConfig(s), syntheticTensors(s), 2 * 1024 ** 3);
   fs.writeFileSync(marker, shapeJson);
   return { dir, created: true, ms: performance.now() - t0 };
+}
+
+/**
+ * The bench checkpoint with `layers` layers under the cache dir, with the real DeepSeek-Coder
+ * tokenizer copied in (its vocabulary matches LITE_SCALED's 32256) so the service benchmarks can
+ * send text.
+ */
+export function benchModelWithTokenizer(cacheRoot: string, layers: number, log: (line: string) => void = () => {}): string {
+  const shape = { ...LITE_SCALED, layers };
+  const dir = path.join(cacheRoot, 'bench', `checkpoint-${layers}l`);
+  const made = ensureSyntheticCheckpoint(dir, shape, log);
+  if (made.created) log(`synthetic checkpoint written in ${(made.ms / 1000).toFixed(1)} s`);
+  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const beside = path.join(repo, '..', 'shared', 'tokenizers', 'deepseek-coder-v1');
+  const source = fs.existsSync(beside) ? beside : '/work/shared/tokenizers/deepseek-coder-v1';
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
+    if (!fs.existsSync(path.join(dir, f))) fs.copyFileSync(path.join(source, f), path.join(dir, f));
+  }
+  return dir;
 }
