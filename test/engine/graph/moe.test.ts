@@ -16,27 +16,12 @@ import { QUANT_BITS, type Quant } from '../../../engine/graph/linear.ts';
 import { qmoeBlockSize, route, routedExperts, type ExpertWeights } from '../../../engine/graph/moe.ts';
 import { dequantizeBlockwise, quantizeBlockwise } from '../../../engine/graph/quantize.ts';
 import type { RouterSpec } from '../../../engine/model/spec.ts';
+import { maxAbsDiff, rng } from '../../helpers/numeric.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-moe-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let counter = 0;
 
-/** Deterministic pseudo-random numbers (mulberry32), uniform in [-1, 1) times `scale` plus `offset`. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return (n: number, scale = 1, offset = 0): Float32Array => {
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      out[i] = (u * 2 - 1) * scale + offset;
-    }
-    return out;
-  };
-}
 
 interface OutSpec {
   name: string;
@@ -192,12 +177,6 @@ function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 const SOFTMAX_GREEDY: RouterSpec = {
   scoring: 'softmax',

@@ -12,27 +12,12 @@ import * as ort from 'onnxruntime-node';
 import { DataType, GraphBuilder } from '../../../engine/graph/builder.ts';
 import { linear, MATMUL_BLOCK, QUANT_BITS, type Quant } from '../../../engine/graph/linear.ts';
 import { dequantizeBlockwise, quantizeBlockwise, type QuantBits } from '../../../engine/graph/quantize.ts';
+import { maxAbsDiff, rng } from '../../helpers/numeric.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-quant-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let counter = 0;
 
-/** Deterministic pseudo-random numbers (mulberry32), uniform in [-1, 1) times `scale`. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return (n: number, scale = 1, offset = 0): Float32Array => {
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      out[i] = (u * 2 - 1) * scale + offset;
-    }
-    return out;
-  };
-}
 
 /** Build a graph with one float input x [N, K] and one output [N, outDim]; run it on the CPU. */
 async function runGraph(
@@ -77,12 +62,6 @@ function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 describe('quantizeBlockwise', () => {
   for (const bits of [8, 4] as QuantBits[]) {

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { loadModel, type LoadedModel } from '../../../engine/runtime/load.ts';
 import { PrefixCache } from '../../../engine/runtime/prefix-cache.ts';
 import { sharedDir } from '../../helpers/paths.ts';
+import { maxAbsDiff } from '../../helpers/numeric.ts';
 
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-prefix-'));
 let m: LoadedModel;
@@ -23,11 +24,6 @@ after(async () => {
 
 const seq = (n: number, salt = 0) => Array.from({ length: n }, (_, i) => 3 + ((i * 37 + salt * 101) % 300));
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
-}
 
 describe('PrefixCache', () => {
   test('a changed tail reuses the common prefix and gives the same logits as a fresh run', async () => {

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { loadModel, type LoadedModel } from '../../../engine/runtime/load.ts';
 import { kvBytesPerToken } from '../../../engine/model/spec.ts';
 import { sharedDir } from '../../helpers/paths.ts';
+import { maxAbsDiff } from '../../helpers/numeric.ts';
 
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-session-'));
 let m: LoadedModel;
@@ -26,12 +27,6 @@ const A = [5, 17, 99, 3, 250, 41, 7];
 const B = [11, 12, 13];
 const C = [200, 201, 202, 203];
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
-}
 
 describe('ModelSession', () => {
   test('prefill in chunks gives the same last logits as one prefill', async () => {
