@@ -19,7 +19,19 @@ export interface Settings {
   debounceMs: number;
   maxTokens: number;
   budgetTokens: number;
+  /** Chat and refactors: most tokens one answer may generate, and the context budget of its code windows. */
+  chatMaxTokens: number;
+  chatBudgetTokens: number;
+  /** An OpenAI-compatible base URL (".../v1"); when set it replaces the local engine everywhere. */
   remoteEndpoint: string;
+  /** Model name sent to the endpoint; empty: the first one its /v1/models lists. */
+  remoteModel: string;
+  remoteTimeoutSeconds: number;
+  remoteContextLength: number;
+  /** Where downloaded models go; empty: the extension's global storage folder. */
+  modelsFolder: string;
+  /** The Hugging Face hub (or a mirror with the same URL layout). */
+  hubUrl: string;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -32,13 +44,20 @@ export const DEFAULT_SETTINGS: Settings = {
   debounceMs: 150,
   maxTokens: 64,
   budgetTokens: 8192,
+  chatMaxTokens: 1024,
+  chatBudgetTokens: 8192,
   remoteEndpoint: '',
+  remoteModel: '',
+  remoteTimeoutSeconds: 60,
+  remoteContextLength: 32768,
+  modelsFolder: '',
+  hubUrl: 'https://huggingface.co',
 };
 
 const QUANTS: readonly Quant[] = ['none', 'int8', 'int4'];
 
 /** Raw values keyed by the setting's name under "switchyard." (undefined = not set). */
-export type RawSettings = Partial<Record<'model.path' | 'model.quantization' | 'engine.executionProviders' | 'engine.nodePath' | 'completions.enabled' | 'completions.languages' | 'completions.debounceMs' | 'completions.maxTokens' | 'context.budgetTokens' | 'remote.endpoint', unknown>>;
+export type RawSettings = Partial<Record<'model.path' | 'model.quantization' | 'engine.executionProviders' | 'engine.nodePath' | 'completions.enabled' | 'completions.languages' | 'completions.debounceMs' | 'completions.maxTokens' | 'context.budgetTokens' | 'chat.maxTokens' | 'chat.budgetTokens' | 'remote.endpoint' | 'remote.model' | 'remote.timeoutSeconds' | 'remote.contextLength' | 'models.folder' | 'models.hubUrl', unknown>>;
 
 function int(v: unknown, def: number, min: number, max: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, Math.round(v))) : def;
@@ -64,7 +83,14 @@ export function normalizeSettings(raw: RawSettings): Settings {
     debounceMs: int(raw['completions.debounceMs'], d.debounceMs, 0, 5000),
     maxTokens: int(raw['completions.maxTokens'], d.maxTokens, 1, 4096),
     budgetTokens: int(raw['context.budgetTokens'], d.budgetTokens, 256, 1 << 20),
-    remoteEndpoint: str(raw['remote.endpoint'], d.remoteEndpoint),
+    chatMaxTokens: int(raw['chat.maxTokens'], d.chatMaxTokens, 16, 32768),
+    chatBudgetTokens: int(raw['chat.budgetTokens'], d.chatBudgetTokens, 256, 1 << 20),
+    remoteEndpoint: str(raw['remote.endpoint'], d.remoteEndpoint).replace(/\/+$/, ''),
+    remoteModel: str(raw['remote.model'], d.remoteModel),
+    remoteTimeoutSeconds: int(raw['remote.timeoutSeconds'], d.remoteTimeoutSeconds, 1, 3600),
+    remoteContextLength: int(raw['remote.contextLength'], d.remoteContextLength, 512, 1 << 21),
+    modelsFolder: str(raw['models.folder'], d.modelsFolder),
+    hubUrl: str(raw['models.hubUrl'], d.hubUrl).replace(/\/+$/, '') || d.hubUrl,
   };
 }
 

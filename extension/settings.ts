@@ -15,7 +15,14 @@ const KEYS = [
   'completions.debounceMs',
   'completions.maxTokens',
   'context.budgetTokens',
+  'chat.maxTokens',
+  'chat.budgetTokens',
   'remote.endpoint',
+  'remote.model',
+  'remote.timeoutSeconds',
+  'remote.contextLength',
+  'models.folder',
+  'models.hubUrl',
 ] as const satisfies readonly (keyof RawSettings)[];
 
 /** Settings whose change needs a new engine (another model, build or process). */

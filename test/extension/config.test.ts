@@ -32,7 +32,14 @@ describe('package.json contract', () => {
       'switchyard.completions.debounceMs': DEFAULT_SETTINGS.debounceMs,
       'switchyard.completions.maxTokens': DEFAULT_SETTINGS.maxTokens,
       'switchyard.context.budgetTokens': DEFAULT_SETTINGS.budgetTokens,
+      'switchyard.chat.maxTokens': DEFAULT_SETTINGS.chatMaxTokens,
+      'switchyard.chat.budgetTokens': DEFAULT_SETTINGS.chatBudgetTokens,
       'switchyard.remote.endpoint': DEFAULT_SETTINGS.remoteEndpoint,
+      'switchyard.remote.model': DEFAULT_SETTINGS.remoteModel,
+      'switchyard.remote.timeoutSeconds': DEFAULT_SETTINGS.remoteTimeoutSeconds,
+      'switchyard.remote.contextLength': DEFAULT_SETTINGS.remoteContextLength,
+      'switchyard.models.folder': DEFAULT_SETTINGS.modelsFolder,
+      'switchyard.models.hubUrl': DEFAULT_SETTINGS.hubUrl,
     };
     assert.deepEqual(Object.keys(props).sort(), Object.keys(expected).sort());
     for (const [k, v] of Object.entries(expected)) {
@@ -51,6 +58,18 @@ describe('package.json contract', () => {
         ['switchyard.showEngineLog', 'Switchyard: Show Engine Log'],
         ['switchyard.restartEngine', 'Switchyard: Restart Engine'],
         ['switchyard.showEngineStatus', 'Switchyard: Show Engine Status'],
+        ['switchyard.newChat', 'Switchyard: New Chat'],
+        ['switchyard.explainSelection', 'Switchyard: Explain Selection'],
+        ['switchyard.fixSelection', 'Switchyard: Fix Selection'],
+        ['switchyard.documentSelection', 'Switchyard: Add Documentation'],
+        ['switchyard.generateTests', 'Switchyard: Generate Tests'],
+        ['switchyard.rewriteSelection', 'Switchyard: Rewrite with Instruction'],
+        ['switchyard.acceptEdit', 'Switchyard: Accept Proposed Edit'],
+        ['switchyard.rejectEdit', 'Switchyard: Reject Proposed Edit'],
+        ['switchyard.downloadModel', 'Switchyard: Download Model'],
+        ['switchyard.manageModels', 'Switchyard: Manage Models'],
+        ['switchyard.setRemoteApiKey', 'Switchyard: Set Remote API Key'],
+        ['switchyard.clearRemoteApiKey', 'Switchyard: Clear Remote API Key'],
       ],
     );
   });
@@ -75,6 +94,13 @@ describe('settings', () => {
     assert.equal(s.maxTokens, 64);
     assert.equal(s.budgetTokens, 8192);
     assert.deepEqual(s.languages, { python: false });
+  });
+  it('remote and model-store values: trailing slashes dropped, numbers clamped', () => {
+    const s = normalizeSettings({ 'remote.endpoint': ' http://h:8000/v1/ ', 'remote.timeoutSeconds': 0, 'models.hubUrl': '', 'chat.maxTokens': 1e9 });
+    assert.equal(s.remoteEndpoint, 'http://h:8000/v1');
+    assert.equal(s.remoteTimeoutSeconds, 1);
+    assert.equal(s.hubUrl, 'https://huggingface.co');
+    assert.equal(s.chatMaxTokens, 32768);
   });
   it('per-language switches: own entry, then "*", then on', () => {
     const langs = { '*': true, plaintext: false, markdown: false };
