@@ -11,7 +11,11 @@ export type TraceEvent =
   | { event: 'engine-ready'; pid: number; provider?: string; model?: string }
   | { event: 'engine-exit'; pid: number; code: number | null; signal?: string | null }
   | { event: 'completion-request'; file: string; line: number }
-  | { event: 'completion-result'; text: string; ms: number; finishReason?: string; error?: string };
+  | { event: 'completion-result'; text: string; ms: number; finishReason?: string; error?: string }
+  | { event: 'chat-request'; backend: 'local' | 'remote'; messages: number }
+  | { event: 'chat-result'; backend: 'local' | 'remote'; text: string; finishReason?: string; error?: string }
+  | { event: 'edit-proposed'; uri: string; title: string; newText: string }
+  | { event: 'edit-result'; uri: string; accepted: boolean };
 
 export class Trace {
   constructor(
