@@ -41,6 +41,7 @@ export interface EngineClientLike {
   initialize(clientName?: string): Promise<{ protocolVersion: number; pid: number }>;
   loadModel(p: import('../../engine/protocol/protocol.ts').LoadModelParams, onProgress?: (p: ProgressParams) => void): Promise<LoadModelResult>;
   complete: import('../../engine/protocol/client.ts').EngineClient['complete'];
+  chat: import('../../engine/protocol/client.ts').EngineClient['chat'];
   countTokens(text: string): Promise<number>;
   status(): Promise<StatusResult>;
   shutdown(graceMs?: number): Promise<void>;
@@ -145,6 +146,18 @@ export class EngineHost {
     this.#policy.reset();
     await this.#stopCurrent();
     if (!this.#disposed) await this.#start();
+  }
+
+  /**
+   * Stop a start or load in progress (the user cancelled the loading notification). The engine
+   * stays stopped, as state 'error' with kind 'cancelled', until a restart: starting again on the
+   * next keystroke would undo what the user just asked for.
+   */
+  async cancelLoad(): Promise<void> {
+    const k = this.#state.kind;
+    if (k !== 'starting' && k !== 'loading' && k !== 'restarting') return;
+    await this.#stopCurrent();
+    if (!this.#disposed) this.#problem({ kind: 'cancelled', message: 'loading the model was cancelled' });
   }
 
   /** Setting changes that need a new engine take effect now if the engine was in use, else on first use. */

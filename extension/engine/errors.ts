@@ -6,7 +6,7 @@
  */
 import { ErrorCodes } from '../../engine/protocol/protocol.ts';
 
-export type ProblemKind = 'no-model' | 'load-failed' | 'too-large' | 'crashed' | 'spawn-failed' | 'incompatible' | 'other';
+export type ProblemKind = 'cancelled' | 'no-model' | 'load-failed' | 'too-large' | 'crashed' | 'spawn-failed' | 'incompatible' | 'other';
 
 export interface Problem {
   kind: ProblemKind;

@@ -26,6 +26,8 @@ export function problemMessage(p: Problem, quantization: string): { text: string
         actions: [selectModel],
         severity: 'warning',
       };
+    case 'cancelled':
+      return { text: 'Switchyard: loading the model was cancelled. Completions and chat are off until the engine is restarted.', actions: [{ ...restart, title: 'Load Model' }], severity: 'warning' };
     case 'load-failed':
       return { text: `Switchyard: cannot load the model: ${p.message}`, actions: [selectModel, showLog], severity: 'error' };
     case 'too-large': {

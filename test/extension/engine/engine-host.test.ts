@@ -45,6 +45,9 @@ class FakeClient implements EngineClientLike {
   async complete(): Promise<never> {
     throw new Error('not used');
   }
+  async chat(): Promise<never> {
+    throw new Error('not used');
+  }
   async countTokens() {
     return 0;
   }
@@ -229,6 +232,25 @@ describe('engine host', () => {
     assert.equal(await h.host.ensureReady(), INFO && h.host.client);
     assert.equal(h.spawned.length, 2);
     assert.equal(h.problems.length, 0);
+    await h.host.dispose();
+  });
+
+  it('cancelling a load stops the engine, answers waiters with undefined and does not restart by itself', async () => {
+    let release!: () => void;
+    let loads = 0;
+    const h = harness({ load: async () => (++loads === 1 ? new Promise<LoadModelResult>((r) => (release = () => r(INFO))) : INFO) });
+    const waiting = h.host.ensureReady();
+    await until(() => h.host.state.kind === 'loading');
+    await h.host.cancelLoad();
+    assert.equal(await waiting, undefined);
+    assert.equal(h.host.state.kind, 'error');
+    assert.deepEqual(h.problems.at(-1), { kind: 'cancelled', message: 'loading the model was cancelled' });
+    assert.equal(h.spawned[0]!.exited, true);
+    release();
+    assert.equal(await h.host.ensureReady(), undefined, 'no new engine until the user restarts');
+    assert.equal(h.spawned.length, 1);
+    await h.host.restart();
+    assert.equal(h.host.state.kind, 'ready');
     await h.host.dispose();
   });
 

@@ -1,0 +1,51 @@
+/**
+ * Which backend serves a request: the OpenAI-compatible endpoint when `switchyard.remote.endpoint`
+ * is set (it replaces the local engine for chat, refactors and completions), else the local engine,
+ * started on first use. The remote client is rebuilt only when its settings or API key change.
+ */
+import type { Settings } from '../config.ts';
+import type { EngineClientLike, EngineState } from '../engine/engine-host.ts';
+import type { ModelBackend } from './backend.ts';
+import { localBackend } from './local.ts';
+import { RemoteBackend } from './remote.ts';
+
+export interface BackendsDeps {
+  settings: () => Settings;
+  /** The engine host's ensureReady and state (extension/engine/engine-host.ts). */
+  engine: { ensureReady(signal?: AbortSignal): Promise<EngineClientLike | undefined>; readonly state: EngineState };
+  /** The remote endpoint's API key from SecretStorage (undefined: none). */
+  apiKey: () => Promise<string | undefined>;
+}
+
+export class Backends {
+  #remote: { key: string; backend: RemoteBackend } | undefined;
+  #local: { client: EngineClientLike; backend: ModelBackend } | undefined;
+
+  constructor(private readonly deps: BackendsDeps) {}
+
+  /** Whether requests go to the remote endpoint (the local engine is then never started). */
+  get remote(): boolean {
+    return !!this.deps.settings().remoteEndpoint;
+  }
+
+  /** The backend that serves now, or undefined (no model, engine failed, aborted while starting). */
+  async get(signal?: AbortSignal): Promise<ModelBackend | undefined> {
+    const s = this.deps.settings();
+    if (s.remoteEndpoint) {
+      const apiKey = await this.deps.apiKey();
+      const key = JSON.stringify([s.remoteEndpoint, s.remoteModel, s.remoteTimeoutSeconds, s.remoteContextLength, apiKey ?? '']);
+      if (this.#remote?.key !== key) {
+        this.#remote = {
+          key,
+          backend: new RemoteBackend({ endpoint: s.remoteEndpoint, apiKey, model: s.remoteModel, timeoutMs: s.remoteTimeoutSeconds * 1000, contextLength: s.remoteContextLength }),
+        };
+      }
+      return this.#remote.backend;
+    }
+    const client = await this.deps.engine.ensureReady(signal);
+    const state = this.deps.engine.state;
+    if (!client || state.kind !== 'ready') return undefined;
+    if (this.#local?.client !== client) this.#local = { client, backend: localBackend(client, state) };
+    return this.#local.backend;
+  }
+}
