@@ -1,0 +1,82 @@
+/**
+ * The chat view's engine line for every engine state: kind, the exact message, the percentage and
+ * the fix buttons, plus the remote endpoint overriding the local engine.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { LoadModelResult } from '../../../engine/protocol/protocol.ts';
+import { engineView, modelName } from '../../../extension/chat/engine-view.ts';
+import type { EngineState } from '../../../extension/engine/engine-host.ts';
+
+const info = { model: '/models/DeepSeek-Coder-V2-Lite/', architecture: 'DeepseekV2ForCausalLM', provider: 'cuda', quant: 'int8' } as LoadModelResult;
+const local = (state: EngineState, modelPath = '/models/DeepSeek-Coder-V2-Lite') => engineView({ state, remoteEndpoint: '', modelPath });
+const NO_MODEL = { kind: 'no-model', message: 'No model selected: select a checkpoint folder or download a model', fixes: ['selectModel', 'downloadModel'] };
+
+describe('chat engine view', () => {
+  it('idle with a model: the engine starts with the first message; idle without one is no-model', () => {
+    assert.deepEqual(local({ kind: 'idle' }), { kind: 'idle', message: 'DeepSeek-Coder-V2-Lite: the engine starts with the first message', fixes: [] });
+    assert.deepEqual(local({ kind: 'idle' }, ''), NO_MODEL);
+  });
+
+  it('no-model offers select and download', () => {
+    assert.deepEqual(local({ kind: 'no-model' }), NO_MODEL);
+    assert.deepEqual(local({ kind: 'error', problem: { kind: 'no-model', message: 'no model folder is configured' } }), NO_MODEL);
+  });
+
+  it('starting, and restarting after a crash (shown as starting, with the log)', () => {
+    assert.deepEqual(local({ kind: 'starting' }), { kind: 'starting', message: 'Starting the engine', fixes: [] });
+    assert.deepEqual(local({ kind: 'restarting', crashes: 2, delayMs: 2000 }), {
+      kind: 'starting',
+      message: 'Restarting the engine after a crash (2 recently), in 2 s',
+      fixes: ['showLog'],
+    });
+  });
+
+  it('loading carries the percentage and the phase', () => {
+    assert.deepEqual(local({ kind: 'loading', percent: 40, message: 'building' }), {
+      kind: 'loading',
+      message: 'Loading DeepSeek-Coder-V2-Lite: building 40%',
+      percent: 40,
+      fixes: [],
+    });
+  });
+
+  it('ready names the model and the execution provider', () => {
+    assert.deepEqual(local({ kind: 'ready', info, pid: 7 }), { kind: 'ready', message: 'DeepSeek-Coder-V2-Lite on cuda', fixes: [] });
+  });
+
+  it('errors are down, with the problem message and the fixes that apply', () => {
+    assert.deepEqual(local({ kind: 'error', problem: { kind: 'crashed', message: 'the engine crashed 5 times in 2 minutes (last: signal SIGKILL)' } }), {
+      kind: 'down',
+      message: 'The engine crashed 5 times in 2 minutes (last: signal SIGKILL)',
+      fixes: ['restartEngine', 'showLog'],
+    });
+    assert.deepEqual(local({ kind: 'error', problem: { kind: 'other', message: 'boom' } }), { kind: 'down', message: 'Boom', fixes: ['restartEngine', 'showLog'] });
+    assert.deepEqual(local({ kind: 'error', problem: { kind: 'load-failed', message: '/m/config.json: file not found' } }), {
+      kind: 'down',
+      message: 'Cannot load the model: /m/config.json: file not found',
+      fixes: ['selectModel', 'restartEngine', 'showLog'],
+    });
+    assert.deepEqual(local({ kind: 'error', problem: { kind: 'too-large', message: 'needs 40 GiB, budget 16 GiB' } }), {
+      kind: 'down',
+      message: 'The model does not fit in memory: needs 40 GiB, budget 16 GiB',
+      fixes: ['selectModel', 'openSettings', 'showLog'],
+    });
+    const spawn = local({ kind: 'error', problem: { kind: 'spawn-failed', message: 'cannot start the engine with /bin/nodex: ENOENT' } });
+    assert.equal(spawn.kind, 'down');
+    assert.deepEqual(spawn.fixes, ['openSettings', 'restartEngine', 'showLog']);
+    const incompatible = local({ kind: 'error', problem: { kind: 'incompatible', message: 'engine speaks protocol 2' } });
+    assert.deepEqual(incompatible, { kind: 'down', message: 'Engine speaks protocol 2', fixes: ['restartEngine', 'showLog'] });
+  });
+
+  it('a remote endpoint replaces the local engine whatever its state', () => {
+    for (const state of [{ kind: 'idle' }, { kind: 'no-model' }, { kind: 'error', problem: { kind: 'crashed', message: 'x' } }] as EngineState[]) {
+      assert.deepEqual(engineView({ state, remoteEndpoint: 'http://10.0.0.5:8000/v1', modelPath: '' }), { kind: 'remote', message: 'remote: http://10.0.0.5:8000/v1', fixes: [] });
+    }
+  });
+
+  it('model names are the last path segment', () => {
+    assert.equal(modelName('C:\\models\\Qwen2.5-Coder\\'), 'Qwen2.5-Coder');
+    assert.equal(modelName('/m/x'), 'x');
+  });
+});
