@@ -1,6 +1,8 @@
 /**
  * Switchyard's extension host side: activation wires settings, the output channel and trace, the
- * engine host, the status bar, the inline completion provider and the commands.
+ * engine host, the backend choice (local engine or a remote OpenAI-compatible endpoint), the status
+ * bar, the inline completion provider, the chat view, the refactor commands with their diff
+ * preview, model management and the commands.
  *
  * Activation is fast and does no engine work: the engine child process starts on first use (a
  * completion request or a command), in the background, with its progress on the status bar. "First
@@ -10,6 +12,17 @@
  */
 import * as vscode from 'vscode';
 import { EngineClient } from '../engine/protocol/client.ts';
+import type { ModelBackend } from './backend/backend.ts';
+import { Backends } from './backend/select.ts';
+import { engineView } from './chat/engine-view.ts';
+import { registerChat } from './chat/register.ts';
+import { EditPreview } from './edits/preview.ts';
+import type { ProposeEdit } from './edits/proposed-edit.ts';
+import { LoadProgress } from './engine/load-progress.ts';
+import { registerModelCommands } from './models/commands.ts';
+import { registerRefactorCommands } from './refactor/commands.ts';
+import type { FixAction } from '../webview/protocol.ts';
+import path from 'node:path';
 import { registerCommands } from './commands.ts';
 import { completionsAllowed, type Settings } from './config.ts';
 import { InlineProvider } from './completions/provider.ts';
@@ -18,11 +31,14 @@ import { WorkspaceContext } from './context/workspace.ts';
 import { EngineHost } from './engine/engine-host.ts';
 import { notifyProblem } from './engine/notify.ts';
 import { createLogger } from './log.ts';
-import { onSettingsChanged, readSettings } from './settings.ts';
+import { onSettingsChanged, readSettings, updateSetting } from './settings.ts';
 import { StatusBar } from './status-bar.ts';
 import { Trace } from './trace.ts';
 
 let host: EngineHost | undefined;
+
+/** SecretStorage key of the remote endpoint's API key. */
+const REMOTE_KEY_SECRET = 'switchyard.remote.apiKey';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = createLogger();
@@ -30,8 +46,18 @@ export function activate(context: vscode.ExtensionContext): void {
   let settings: Settings = readSettings();
   const current = () => settings;
 
-  const status = new StatusBar({ state: { kind: 'idle' }, completionsEnabled: settings.completionsEnabled, modelConfigured: !!settings.modelPath });
+  const status = new StatusBar({
+    state: { kind: 'idle' },
+    completionsEnabled: settings.completionsEnabled,
+    modelConfigured: !!settings.modelPath,
+    remoteEndpoint: settings.remoteEndpoint || undefined,
+  });
   const logAt = (level: 'info' | 'warn' | 'error', m: string) => log[level](m);
+  const engineViewChanged = new vscode.EventEmitter<void>();
+  const loadProgress = new LoadProgress(
+    () => void host?.cancelLoad(),
+    () => path.basename(settings.modelPath) || 'the model',
+  );
 
   host = new EngineHost({
     settings: current,
@@ -40,18 +66,44 @@ export function activate(context: vscode.ExtensionContext): void {
     spawn: (req) => EngineClient.spawn(req),
     log: logAt,
     trace: (e) => trace.event(e),
-    onState: (state) => status.update({ state }),
+    onState: (state) => {
+      status.update({ state });
+      loadProgress.update(state);
+      engineViewChanged.fire();
+    },
     onProblem: (p) => void notifyProblem(p, current().quantization),
   });
   const engineHost = host;
+
+  const backends = new Backends({ settings: current, engine: engineHost, apiKey: () => Promise.resolve(context.secrets.get(REMOTE_KEY_SECRET)) });
+  // Chat and refactor requests are traced (the end-to-end tests read what the model answered).
+  const tracedBackend = async (signal?: AbortSignal): Promise<ModelBackend | undefined> => {
+    const b = await backends.get(signal);
+    if (!b) return undefined;
+    return {
+      ...b,
+      label: b.label,
+      contextLength: b.contextLength,
+      chat: async (p, onDelta, sig) => {
+        trace.event({ event: 'chat-request', backend: b.kind, messages: p.messages.length });
+        try {
+          const r = await b.chat(p, onDelta, sig);
+          trace.event({ event: 'chat-result', backend: b.kind, text: r.text, finishReason: r.finishReason });
+          return r;
+        } catch (e) {
+          trace.event({ event: 'chat-result', backend: b.kind, text: '', error: String((e as Error)?.message ?? e) });
+          throw e;
+        }
+      },
+    };
+  };
 
   const workspaceContext = new WorkspaceContext();
   const completer = new Completer({
     settings: current,
     engine: async (signal) => {
-      const client = await engineHost.ensureReady(signal);
-      const s = engineHost.state;
-      return client && s.kind === 'ready' ? { client, contextLength: s.info.contextLength } : undefined;
+      const b = await backends.get(signal);
+      return b ? { client: b, contextLength: b.contextLength } : undefined;
     },
     trace: (e) => trace.event(e),
     log: logAt,
@@ -59,7 +111,35 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   const provider = new InlineProvider(completer, workspaceContext);
 
+  const preview = new EditPreview({ log: logAt });
+  const proposeEdit: ProposeEdit = async (e) => {
+    trace.event({ event: 'edit-proposed', uri: e.uri.toString(), title: e.title, newText: await proposedText(e) });
+    const accepted = await preview.propose(e);
+    trace.event({ event: 'edit-result', uri: e.uri.toString(), accepted });
+    return accepted;
+  };
+  const fixCommands: Record<FixAction, () => Thenable<unknown>> = {
+    selectModel: () => vscode.commands.executeCommand('switchyard.selectModelFolder'),
+    downloadModel: () => vscode.commands.executeCommand('switchyard.downloadModel'),
+    restartEngine: () => vscode.commands.executeCommand('switchyard.restartEngine'),
+    showLog: () => vscode.commands.executeCommand('switchyard.showEngineLog'),
+    openSettings: () => vscode.commands.executeCommand('workbench.action.openSettings', 'switchyard'),
+  };
+  const chat = registerChat({
+    extensionUri: context.extensionUri,
+    workspaceState: context.workspaceState,
+    settings: current,
+    backend: (signal) => tracedBackend(signal),
+    engineView: () => engineView({ state: engineHost.state, remoteEndpoint: settings.remoteEndpoint, modelPath: settings.modelPath }),
+    onEngineViewChanged: engineViewChanged.event,
+    proposeEdit,
+    runFix: (a) => void fixCommands[a](),
+    log: logAt,
+  });
+  const modelsFolder = () => settings.modelsFolder || path.join(context.globalStorageUri.fsPath, 'models');
+
   const warmStart = (editor: vscode.TextEditor | undefined) => {
+    if (backends.remote) return;
     if (!editor || !settings.modelPath || !['file', 'untitled', 'vscode-remote'].includes(editor.document.uri.scheme)) return;
     if (completionsAllowed(settings, editor.document.languageId)) engineHost.startIfIdle();
   };
@@ -70,18 +150,64 @@ export function activate(context: vscode.ExtensionContext): void {
     { dispose: () => log.dispose() },
     vscode.window.onDidChangeActiveTextEditor(warmStart),
     status,
+    loadProgress,
+    engineViewChanged,
+    preview,
     workspaceContext,
+    ...chat.disposables,
+    ...registerRefactorCommands({ backend: (signal) => tracedBackend(signal), settings: current, ask: (q) => chat.ask(q), proposeEdit, log: logAt }),
+    ...registerModelCommands({
+      settings: current,
+      modelsFolder,
+      secrets: context.secrets,
+      inspect: (dir) => engineHost.inspectModel({ model: dir, quant: settings.quantization, providers: settings.executionProviders, contextLength: settings.budgetTokens + settings.maxTokens + 512 }),
+      useModel: async (dir) => {
+        await updateSetting('model.path', dir);
+        engineHost.startIfIdle();
+      },
+      log: logAt,
+    }),
+    vscode.commands.registerCommand('switchyard.setRemoteApiKey', async () => {
+      const key = await vscode.window.showInputBox({
+        title: 'Switchyard: API key of the remote endpoint',
+        prompt: `Sent as "Authorization: Bearer" to ${settings.remoteEndpoint || 'switchyard.remote.endpoint (not set yet)'}; kept in VS Code's secret storage, never in settings.`,
+        password: true,
+        ignoreFocusOut: true,
+        validateInput: (v) => (/^[\x21-\x7e]*$/.test(v.trim()) ? undefined : 'An API key has no spaces or non-ASCII characters'),
+      });
+      if (key === undefined) return;
+      if (key.trim()) await context.secrets.store(REMOTE_KEY_SECRET, key.trim());
+      else await context.secrets.delete(REMOTE_KEY_SECRET);
+      vscode.window.setStatusBarMessage(`Switchyard: remote API key ${key.trim() ? 'saved' : 'cleared'}`, 3000);
+    }),
+    vscode.commands.registerCommand('switchyard.clearRemoteApiKey', async () => {
+      await context.secrets.delete(REMOTE_KEY_SECRET);
+      vscode.window.setStatusBarMessage('Switchyard: remote API key cleared', 3000);
+    }),
     vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
     ...registerCommands({ host: engineHost, log, settings: current }),
     onSettingsChanged((engineAffected) => {
       settings = readSettings();
-      status.update({ completionsEnabled: settings.completionsEnabled, modelConfigured: !!settings.modelPath });
+      status.update({ completionsEnabled: settings.completionsEnabled, modelConfigured: !!settings.modelPath, remoteEndpoint: settings.remoteEndpoint || undefined });
+      engineViewChanged.fire();
       completer.settingsChanged();
       if (engineAffected) void engineHost.settingsChanged();
       warmStart(vscode.window.activeTextEditor);
     }),
   );
   log.info(`activated (engine: ${context.asAbsolutePath('dist/engine.cjs')}, model: ${settings.modelPath || 'none configured'})`);
+}
+
+/** The whole proposed document text (for the trace): the current text with the range replaced, or the new file. */
+async function proposedText(e: Parameters<ProposeEdit>[0]): Promise<string> {
+  try {
+    const doc = await vscode.workspace.openTextDocument(e.uri);
+    if (!e.range) return e.newText;
+    const text = doc.getText();
+    return text.slice(0, doc.offsetAt(e.range.start)) + e.newText + text.slice(doc.offsetAt(e.range.end));
+  } catch {
+    return e.newText; // a file that does not exist yet
+  }
 }
 
 /** VS Code waits (briefly) for this: ask the engine to exit cleanly, kill it otherwise. */

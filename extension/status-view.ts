@@ -16,6 +16,8 @@ export interface StatusInput {
   modelConfigured: boolean;
   /** The last completion's latency (request sent -> result), if any yet. */
   lastLatencyMs?: number;
+  /** switchyard.remote.endpoint when set: requests go there and the local engine is not used. */
+  remoteEndpoint?: string;
 }
 
 export interface StatusView {
@@ -28,6 +30,11 @@ export interface StatusView {
 }
 
 export function statusView(i: StatusInput): StatusView {
+  if (i.remoteEndpoint) {
+    const latency = i.lastLatencyMs === undefined ? '' : ` ${Math.round(i.lastLatencyMs)} ms`;
+    const t = `Switchyard: remote — ${i.remoteEndpoint} serves chat, refactors and completions${i.completionsEnabled ? '' : ' (completions off)'}`;
+    return { text: `$(cloud) Switchyard remote${latency}${i.completionsEnabled ? '' : ' (off)'}`, tooltip: t, label: t, command: 'switchyard.showEngineStatus', error: false };
+  }
   const s: EngineState = i.state.kind === 'idle' && !i.modelConfigured ? { kind: 'no-model' } : i.state;
   const off = i.completionsEnabled ? '' : ' (completions off)';
   switch (s.kind) {

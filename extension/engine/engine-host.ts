@@ -17,7 +17,7 @@
  * engine or a fake one.
  */
 import type { ChildProcess } from 'node:child_process';
-import type { LoadModelResult, ProgressParams, StatusResult } from '../../engine/protocol/protocol.ts';
+import type { InspectModelParams, InspectModelResult, LoadModelResult, ProgressParams, StatusResult } from '../../engine/protocol/protocol.ts';
 import { PROTOCOL_VERSION } from '../../engine/protocol/protocol.ts';
 import type { Settings } from '../config.ts';
 import type { TraceEvent } from '../trace.ts';
@@ -42,6 +42,7 @@ export interface EngineClientLike {
   loadModel(p: import('../../engine/protocol/protocol.ts').LoadModelParams, onProgress?: (p: ProgressParams) => void): Promise<LoadModelResult>;
   complete: import('../../engine/protocol/client.ts').EngineClient['complete'];
   chat: import('../../engine/protocol/client.ts').EngineClient['chat'];
+  inspectModel: import('../../engine/protocol/client.ts').EngineClient['inspectModel'];
   countTokens(text: string): Promise<number>;
   status(): Promise<StatusResult>;
   shutdown(graceMs?: number): Promise<void>;
@@ -166,6 +167,37 @@ export class EngineHost {
     await this.restart();
   }
 
+  /**
+   * The engine's fit check for a checkpoint (memory estimate, the provider it would use) without
+   * loading it: asked of the running engine, or of a short-lived one when none runs (choosing a
+   * model must not wait for, or disturb, the current model's load).
+   */
+  async inspectModel(p: InspectModelParams): Promise<InspectModelResult | undefined> {
+    const running = this.client;
+    if (running) return running.inspectModel(p);
+    const { command, env } = this.#command(this.deps.settings());
+    let tmp: EngineClientLike | undefined;
+    try {
+      tmp = this.deps.spawn({
+        command,
+        args: [...(this.deps.nodeArgs ?? []), this.deps.engineScript],
+        cwd: this.deps.cwd,
+        env,
+        onLog: () => {},
+        onStderr: (t) => this.deps.log('warn', `engine (fit check) stderr: ${t.trim()}`),
+        onExit: () => {},
+      });
+      tmp.child?.on('error', () => tmp?.conn.dispose());
+      await tmp.initialize();
+      return await tmp.inspectModel(p);
+    } catch (e) {
+      this.deps.log('warn', `fit check of ${p.model} failed: ${(e as Error).message}`);
+      throw e;
+    } finally {
+      if (tmp && !tmp.exited) await tmp.shutdown(2000).catch(() => tmp?.kill());
+    }
+  }
+
   async status(): Promise<StatusResult | undefined> {
     try {
       return await this.client?.status();
@@ -213,6 +245,13 @@ export class EngineHost {
     }
   }
 
+  /** VS Code's own binary runs as plain Node with ELECTRON_RUN_AS_NODE=1: no separate Node install needed. */
+  #command(s: Settings): { command: string; env: NodeJS.ProcessEnv } {
+    const useOwn = !s.nodePath;
+    const command = useOwn ? (this.deps.execPath ?? process.execPath) : s.nodePath;
+    return { command, env: { ...(this.deps.env ?? process.env), ...(useOwn ? { ELECTRON_RUN_AS_NODE: '1' } : {}) } };
+  }
+
   async #start(): Promise<EngineClientLike | undefined> {
     const gen = ++this.#generation;
     const s = this.deps.settings();
@@ -222,10 +261,7 @@ export class EngineHost {
       return undefined;
     }
     this.#setState({ kind: 'starting' });
-    // VS Code's own binary runs as plain Node with ELECTRON_RUN_AS_NODE=1: no separate Node install needed.
-    const useOwn = !s.nodePath;
-    const command = useOwn ? (this.deps.execPath ?? process.execPath) : s.nodePath;
-    const env: NodeJS.ProcessEnv = { ...(this.deps.env ?? process.env), ...(useOwn ? { ELECTRON_RUN_AS_NODE: '1' } : {}) };
+    const { command, env } = this.#command(s);
     let client: EngineClientLike;
     let spawnError: Error | undefined;
     this.#stderrTail = [];

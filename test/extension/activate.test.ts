@@ -51,19 +51,36 @@ function fakeVscode(config: Record<string, unknown>) {
   const providers: { provideInlineCompletionItems: (...a: unknown[]) => Promise<InlineCompletionItem[] | undefined> }[] = [];
   const messages: string[] = [];
   const logLines: string[] = [];
+  const views = new Map<string, { resolveWebviewView: (v: unknown) => void }>();
   const none = () => ({ dispose() {} });
+  const uri = (p: string) => ({ scheme: 'file', fsPath: p, path: p, toString: () => `file://${p}` });
+  class VsEventEmitter<T> {
+    readonly #e = emitter();
+    readonly event = (l: (e: T) => void) => this.#e.event(l as Listener);
+    fire(e: T) {
+      this.#e.fire(e);
+    }
+    dispose() {}
+  }
   const vscode = {
     Position,
     Range,
     InlineCompletionItem,
+    EventEmitter: VsEventEmitter,
+    Disposable: class {
+      constructor(readonly dispose: () => void) {}
+    },
+    ProgressLocation: { Notification: 15, Window: 10 },
     ThemeColor: class {
       constructor(readonly id: string) {}
     },
     TabInputText: class {},
     ConfigurationTarget: { Global: 1, Workspace: 2, WorkspaceFolder: 3 },
     StatusBarAlignment: { Left: 1, Right: 2 },
-    Uri: { file: (p: string) => ({ scheme: 'file', fsPath: p, toString: () => `file://${p}` }) },
+    Uri: { file: uri, joinPath: (b: { fsPath: string }, ...parts: string[]) => uri(path.join(b.fsPath, ...parts)) },
     workspace: {
+      registerTextDocumentContentProvider: none,
+      findFiles: async () => [],
       getConfiguration: () => ({
         get: (k: string) => config[k],
         inspect: () => ({}),
@@ -90,11 +107,17 @@ function fakeVscode(config: Record<string, unknown>) {
       onDidChangeActiveTextEditor: none,
       activeTextEditor: undefined,
       visibleTextEditors: [],
-      tabGroups: { all: [] },
+      tabGroups: { all: [], onDidChangeTabs: none },
+      onDidChangeVisibleTextEditors: none,
       showWarningMessage: async (m: string) => void messages.push(m),
       showErrorMessage: async (m: string) => void messages.push(m),
       showInformationMessage: async (m: string) => void messages.push(m),
       setStatusBarMessage: none,
+      registerWebviewViewProvider: (id: string, p: { resolveWebviewView: (v: unknown) => void }) => {
+        views.set(id, p);
+        return { dispose() {} };
+      },
+      withProgress: async (_o: unknown, task: (p: unknown, t: unknown) => Promise<unknown>) => task({ report() {} }, token()),
     },
     languages: {
       registerInlineCompletionItemProvider: (_sel: unknown, p: (typeof providers)[number]) => {
@@ -110,7 +133,7 @@ function fakeVscode(config: Record<string, unknown>) {
       executeCommand: async (id: string, ...a: unknown[]) => commands.get(id)?.(...a),
     },
   };
-  return { vscode, statusItems, commands, providers, messages, logLines };
+  return { vscode, statusItems, commands, providers, messages, logLines, views };
 }
 
 function document(file: string, text: string, languageId = 'python') {
@@ -136,7 +159,7 @@ describe('extension bundle', () => {
 
     const traceFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sy-trace-')), 'trace.jsonl');
     process.env.SWITCHYARD_TRACE_FILE = traceFile;
-    const config: Record<string, unknown> = { 'model.path': '', 'engine.executionProviders': ['cpu'], 'completions.debounceMs': 0, 'completions.maxTokens': 8 };
+    const config: Record<string, unknown> = { 'model.path': '', 'engine.executionProviders': ['cpu'], 'completions.debounceMs': 0, 'completions.maxTokens': 8, 'chat.maxTokens': 16 };
     const f = fakeVscode(config);
     const file = path.join(out, 'dist', 'extension.cjs');
     const req = createRequire(file);
@@ -150,15 +173,25 @@ describe('extension bundle', () => {
     );
     const subscriptions: { dispose(): void }[] = [];
     const t0 = Date.now();
-    mod.exports.activate({ subscriptions, extensionPath: out, asAbsolutePath: (p: string) => path.join(out, p) });
+    const memento = new Map<string, unknown>();
+    const secrets = new Map<string, string>();
+    mod.exports.activate({
+      subscriptions,
+      extensionPath: out,
+      extensionUri: { scheme: 'file', fsPath: out, path: out, toString: () => `file://${out}` },
+      globalStorageUri: { scheme: 'file', fsPath: path.join(out, 'global'), toString: () => `file://${out}/global` },
+      asAbsolutePath: (p: string) => path.join(out, p),
+      workspaceState: { get: (k: string, d?: unknown) => (memento.has(k) ? memento.get(k) : d), update: async (k: string, v: unknown) => void memento.set(k, v), keys: () => [...memento.keys()] },
+      secrets: { get: async (k: string) => secrets.get(k), store: async (k: string, v: string) => void secrets.set(k, v), delete: async (k: string) => void secrets.delete(k), onDidChange: () => ({ dispose() {} }) },
+    });
     assert.ok(Date.now() - t0 < 500, 'activation is quick');
     const events = () => (fs.existsSync(traceFile) ? fs.readFileSync(traceFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; pid?: number; text?: string }) : []);
     const status = () => f.statusItems[0]!;
     try {
-      assert.deepEqual(
-        [...f.commands.keys()].sort(),
-        ['switchyard.restartEngine', 'switchyard.selectModelFolder', 'switchyard.showEngineLog', 'switchyard.showEngineStatus', 'switchyard.toggleCompletions'],
-      );
+      // Every command the manifest declares is registered, and nothing else.
+      const pkg = JSON.parse(fs.readFileSync(path.join(repoDir(), 'package.json'), 'utf8')) as { contributes: { commands: { command: string }[] } };
+      assert.deepEqual([...f.commands.keys()].sort(), pkg.contributes.commands.map((c) => c.command).sort());
+      assert.ok(f.views.has('switchyard.chat'), 'the chat view provider is registered');
       assert.match(String(status().tooltip), /Switchyard: no model/);
       assert.match(String((status().accessibilityInformation as { label: string }).label), /Switchyard: no model/);
 
@@ -194,6 +227,30 @@ describe('extension bundle', () => {
 
       await f.commands.get('switchyard.showEngineStatus')!();
       assert.match(f.messages[f.messages.length - 1]!, /Switchyard: ready .*prefix cache/);
+
+      // The chat view: its HTML carries a nonce'd script, and a message gets a streamed answer from the engine.
+      const posted: { type: string; [k: string]: unknown }[] = [];
+      const fromView = emitter();
+      const webview = {
+        options: {},
+        html: '',
+        cspSource: 'vscode-webview://x',
+        asWebviewUri: (u: { fsPath: string }) => ({ toString: () => `vscode-webview://x${u.fsPath}` }),
+        onDidReceiveMessage: fromView.event,
+        postMessage: async (m: { type: string }) => void posted.push(m),
+      };
+      f.views.get('switchyard.chat')!.resolveWebviewView({ webview, visible: true, onDidDispose: () => ({ dispose() {} }), onDidChangeVisibility: () => ({ dispose() {} }), show() {} });
+      assert.match(webview.html, /<script nonce="[^"]+" src="vscode-webview:\/\/x[^"]*webview\.js"/);
+      fromView.fire({ type: 'ready' });
+      fromView.fire({ type: 'send', text: 'What does add do?' });
+      for (let i = 0; i < 400 && !posted.some((m) => m.type === 'done'); i++) await new Promise((r) => setTimeout(r, 50));
+      const done = posted.find((m) => m.type === 'done') as { turn: { role: string; content: string; error?: string } } | undefined;
+      assert.ok(done, `a finished answer; posted: ${posted.map((m) => m.type).join(',')}`);
+      assert.equal(done.turn.role, 'assistant');
+      assert.equal(done.turn.error, undefined);
+      const result = events().find((e) => e.event === 'chat-result') as { text: string } | undefined;
+      assert.ok(result, 'chat-result traced');
+      assert.equal(done.turn.content, result.text);
     } finally {
       await mod.exports.deactivate();
       for (const s of subscriptions) s.dispose();

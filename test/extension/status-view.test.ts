@@ -6,6 +6,12 @@ import { statusView } from '../../extension/status-view.ts';
 const info = { model: '/models/DeepSeek-Coder-V2-Lite-Base', architecture: 'DeepseekV2ForCausalLM', provider: 'webgpu', quant: 'int8' } as LoadModelResult;
 
 describe('status bar view', () => {
+  it('a remote endpoint replaces the engine state', () => {
+    const v = statusView({ state: { kind: 'idle' }, completionsEnabled: true, modelConfigured: false, remoteEndpoint: 'http://h:8000/v1', lastLatencyMs: 321.4 });
+    assert.equal(v.text, '$(cloud) Switchyard remote 321 ms');
+    assert.match(v.label, /Switchyard: remote — http:\/\/h:8000\/v1/);
+    assert.equal(v.error, false);
+  });
   it('loading shows a spinning percentage', () => {
     const v = statusView({ state: { kind: 'loading', percent: 42, message: 'hashing' }, completionsEnabled: true, modelConfigured: true });
     assert.equal(v.text, '$(sync~spin) Switchyard 42%');

@@ -48,6 +48,9 @@ class FakeClient implements EngineClientLike {
   async chat(): Promise<never> {
     throw new Error('not used');
   }
+  async inspectModel(): Promise<never> {
+    throw new Error('not used');
+  }
   async countTokens() {
     return 0;
   }
