@@ -5,16 +5,21 @@
  *   info      --model DIR [--ep LIST] [--json]
  *   fidelity  [--oracle DIR] [--quant none|int8|int4] [--ep LIST]
  *   serve     --model DIR [--port P] [--context N] [--quant ...] [--ep LIST]   OpenAI-compatible HTTP on 127.0.0.1
+ *   download  <owner/name> [--dir D] [--revision R] [--hub-url U]   a model from the Hugging Face hub (token: $HF_TOKEN)
+ *   models    [--dir D] [--json]     the models in the models folder
  * Errors print one line on stderr (a stack trace only with --verbose) and exit non-zero.
  */
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { Checkpoint } from '../checkpoint/checkpoint.ts';
+import { Checkpoint, defaultCacheDir } from '../checkpoint/checkpoint.ts';
 import { isEngineInputError } from '../errors.ts';
 import { formatCase, oracleCases, runOracleCase } from '../fidelity/oracle.ts';
 import type { Quant } from '../graph/linear.ts';
 import { humanBytes, humanCount, modelFacts } from '../model/info.ts';
+import { downloadModel } from '../models/download.ts';
+import { describeProgress, formatSize } from '../models/format.ts';
+import { listModels } from '../models/store.ts';
 import { specFromConfig } from '../model/spec.ts';
 import { loadModel } from '../runtime/load.ts';
 import { startOpenAIServer } from '../http/openai.ts';
@@ -275,12 +280,70 @@ async function cmdServe(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Where `download` puts models and `models` looks, unless --dir says otherwise. */
+function defaultModelsDir(): string {
+  return path.join(defaultCacheDir(), 'models');
+}
+
+async function cmdDownload(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { dir: { type: 'string' }, revision: { type: 'string', default: 'main' }, 'hub-url': { type: 'string' }, verbose: { type: 'boolean', default: false } },
+  });
+  if (positionals.length !== 1) throw new UsageError('usage: engine download <owner/name> [--dir D] [--revision R] [--hub-url U]');
+  const ac = new AbortController();
+  // Ctrl-C stops at the next network read and keeps the .part files; the next run resumes them.
+  process.once('SIGINT', () => ac.abort());
+  let last = '';
+  let lastFile = '';
+  const r = await downloadModel({
+    repo: positionals[0]!,
+    revision: values.revision,
+    dir: values.dir ?? defaultModelsDir(),
+    hubUrl: values['hub-url'] ?? process.env.HF_ENDPOINT,
+    accessToken: process.env.HF_TOKEN ?? process.env.HUGGING_FACE_HUB_TOKEN,
+    signal: ac.signal,
+    onProgress: (p) => {
+      const line = describeProgress(p);
+      if (line === last) return;
+      last = line;
+      if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}${p.phase === 'done' ? '\n' : ''}`);
+      else if (p.phase !== 'downloading' || p.file !== lastFile) process.stderr.write(`${line}\n`);
+      lastFile = p.file;
+    },
+  });
+  for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+  // stdout: the model folder alone, for scripts (`--model "$(engine download ...)"`).
+  process.stdout.write(`${r.path}\n`);
+  return 0;
+}
+
+async function cmdModels(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { dir: { type: 'string' }, json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } } });
+  const dir = values.dir ?? defaultModelsDir();
+  const models = await listModels(dir);
+  if (values.json) {
+    process.stdout.write(JSON.stringify(models, null, 2) + '\n');
+    return;
+  }
+  if (models.length === 0) {
+    process.stderr.write(`no models in ${dir}\n`);
+    return;
+  }
+  const rows = models.map((m) => [m.name, m.state, formatSize(m.sizeBytes), m.architecture ?? '-', m.repo ?? '-', m.problem ?? '']);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) process.stdout.write(r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join('  ').trimEnd() + '\n');
+}
+
 const COMMANDS: Record<string, (argv: string[]) => Promise<number | void>> = {
   serve: cmdServe,
   generate: cmdGenerate,
   tokenize: cmdTokenize,
   info: cmdInfo,
   fidelity: cmdFidelity,
+  download: cmdDownload,
+  models: cmdModels,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -19,6 +19,7 @@ import {
   Complete,
   CountTokens,
   Initialize,
+  InspectModel,
   LoadModel,
   Log,
   Progress,
@@ -30,6 +31,8 @@ import {
   type CompleteParams,
   type CompleteResult,
   type InitializeResult,
+  type InspectModelParams,
+  type InspectModelResult,
   type LoadModelParams,
   type LoadModelResult,
   type ProgressParams,
@@ -102,6 +105,11 @@ export class EngineClient {
     } finally {
       this.#progress.delete(progressId);
     }
+  }
+
+  /** What loading `p.model` would need and whether it fits; reads no weights. */
+  inspectModel(p: InspectModelParams): Promise<InspectModelResult> {
+    return this.conn.sendRequest(InspectModel, p);
   }
 
   complete(p: CompleteParams, signal?: AbortSignal): Promise<CompleteResult> {

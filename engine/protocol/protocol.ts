@@ -190,11 +190,48 @@ export interface StatusResult {
   requests: { completed: number; cancelled: number; failed: number };
 }
 
+/** Fit check before loading: reads config.json and the safetensors headers only, never the weights. */
+export interface InspectModelParams {
+  /** A Hugging Face checkpoint folder. */
+  model: string;
+  quant?: Quant;
+  /** As loadModel (default: the model's, capped at 32768). */
+  contextLength?: number;
+  /** Execution-provider preference; the result says which one would be chosen. */
+  providers?: string[];
+  /** The memory to fit in (default: loadModel's budget, 80% of the machine's memory). */
+  memoryBudgetBytes?: number;
+  /** As loadModel (default 1 GiB). */
+  prefixCacheBytes?: number;
+}
+export interface InspectModelResult {
+  model: string;
+  architecture: string;
+  modelType: string;
+  /** Total parameters, and those active per token (fewer for mixture-of-experts models). */
+  parameters: number;
+  activeParameters: number;
+  quant: Quant;
+  contextLength: number;
+  /** What loadModel would need with these settings (it refuses when totalBytes > availableBytes). */
+  estimate: { weightsBytes: number; kvBytes: number; activationBytes: number; prefixCacheBytes: number; totalBytes: number };
+  availableBytes: number;
+  fits: boolean;
+  /** One line: "needs 12.30 GiB of 31.00 GiB available ..., provider cuda", or why it does not fit and what would. */
+  message: string;
+  /** The execution provider that would be chosen, and why each preferred one before it was skipped. */
+  provider: string;
+  providerAttempts: { provider: string; ok: boolean; reason?: string }[];
+  /** totalBytes under each quantisation, to suggest one that fits. */
+  totalBytesByQuant: Record<Quant, number>;
+}
+
 export const Initialize = new RequestType<InitializeParams, InitializeResult, unknown>('initialize');
 export const LoadModel = new RequestType<LoadModelParams, LoadModelResult, unknown>('loadModel');
 export const Complete = new RequestType<CompleteParams, CompleteResult, unknown>('complete');
 export const Chat = new RequestType<ChatParams, ChatResult, unknown>('chat');
 export const CountTokens = new RequestType<CountTokensParams, CountTokensResult, unknown>('countTokens');
+export const InspectModel = new RequestType<InspectModelParams, InspectModelResult, unknown>('inspectModel');
 export const Status = new RequestType0<StatusResult, unknown>('status');
 export const Shutdown = new RequestType0<void, unknown>('shutdown');
 

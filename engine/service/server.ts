@@ -20,6 +20,7 @@ import {
   CountTokens,
   ErrorCodes,
   Initialize,
+  InspectModel,
   LoadModel,
   Log,
   Progress,
@@ -27,6 +28,7 @@ import {
   Shutdown,
   Status,
 } from '../protocol/protocol.ts';
+import { inspectModel } from '../models/inspect.ts';
 import { Engine, ENGINE_VERSION, LoadError, NoModelError } from './engine.ts';
 import { PromptTooLongError } from './generate.ts';
 import { ParamError, checkInitialize } from './validate.ts';
@@ -78,6 +80,11 @@ export function serveEngine(input: NodeJS.ReadableStream, output: NodeJS.Writabl
         if (p.progressId) void conn.sendNotification(Progress, { progressId: p.progressId, ...e });
       });
     }),
+  );
+  // Fit check: no model is loaded and the loaded one (if any) is untouched.
+  conn.onRequest(
+    InspectModel,
+    guard((p) => inspectModel(p)),
   );
   conn.onRequest(
     Complete,
