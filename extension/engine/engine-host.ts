@@ -175,14 +175,10 @@ export class EngineHost {
   async inspectModel(p: InspectModelParams): Promise<InspectModelResult | undefined> {
     const running = this.client;
     if (running) return running.inspectModel(p);
-    const { command, env } = this.#command(this.deps.settings());
     let tmp: EngineClientLike | undefined;
     try {
       tmp = this.deps.spawn({
-        command,
-        args: [...(this.deps.nodeArgs ?? []), this.deps.engineScript],
-        cwd: this.deps.cwd,
-        env,
+        ...this.#command(this.deps.settings()),
         onLog: () => {},
         onStderr: (t) => this.deps.log('warn', `engine (fit check) stderr: ${t.trim()}`),
         onExit: () => {},
@@ -245,11 +241,15 @@ export class EngineHost {
     }
   }
 
-  /** VS Code's own binary runs as plain Node with ELECTRON_RUN_AS_NODE=1: no separate Node install needed. */
-  #command(s: Settings): { command: string; env: NodeJS.ProcessEnv } {
+  /** How to start an engine. VS Code's own binary runs as plain Node with ELECTRON_RUN_AS_NODE=1: no separate Node install needed. */
+  #command(s: Settings): Pick<SpawnRequest, 'command' | 'args' | 'cwd' | 'env'> {
     const useOwn = !s.nodePath;
-    const command = useOwn ? (this.deps.execPath ?? process.execPath) : s.nodePath;
-    return { command, env: { ...(this.deps.env ?? process.env), ...(useOwn ? { ELECTRON_RUN_AS_NODE: '1' } : {}) } };
+    return {
+      command: useOwn ? (this.deps.execPath ?? process.execPath) : s.nodePath,
+      args: [...(this.deps.nodeArgs ?? []), this.deps.engineScript],
+      cwd: this.deps.cwd,
+      env: { ...(this.deps.env ?? process.env), ...(useOwn ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
+    };
   }
 
   async #start(): Promise<EngineClientLike | undefined> {
@@ -261,16 +261,14 @@ export class EngineHost {
       return undefined;
     }
     this.#setState({ kind: 'starting' });
-    const { command, env } = this.#command(s);
+    const spawnArgs = this.#command(s);
+    const { command } = spawnArgs;
     let client: EngineClientLike;
     let spawnError: Error | undefined;
     this.#stderrTail = [];
     try {
       client = this.deps.spawn({
-        command,
-        args: [...(this.deps.nodeArgs ?? []), this.deps.engineScript],
-        cwd: this.deps.cwd,
-        env,
+        ...spawnArgs,
         onLog: (level, message) => this.deps.log(level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'info', `engine: ${message}`),
         onStderr: (text) => this.#onStderr(text),
         onExit: (code, signal) => this.#onExit(gen, client, code, signal),

@@ -48,8 +48,8 @@ class FakeClient implements EngineClientLike {
   async chat(): Promise<never> {
     throw new Error('not used');
   }
-  async inspectModel(): Promise<never> {
-    throw new Error('not used');
+  async inspectModel(p: { model: string }) {
+    return { model: p.model, fits: true } as never;
   }
   async countTokens() {
     return 0;
@@ -254,6 +254,20 @@ describe('engine host', () => {
     assert.equal(h.spawned.length, 1);
     await h.host.restart();
     assert.equal(h.host.state.kind, 'ready');
+    await h.host.dispose();
+  });
+
+  it('the fit check asks the running engine, or a short-lived one that is shut down after', async () => {
+    const h = harness();
+    const r = (await h.host.inspectModel({ model: '/models/other' })) as unknown as { model: string; fits: boolean };
+    assert.deepEqual(r, { model: '/models/other', fits: true });
+    assert.equal(h.spawned.length, 1);
+    assert.equal(h.spawned[0]!.exited, true, 'the temporary engine exits');
+    assert.equal(h.host.state.kind, 'idle', 'and the host state is untouched');
+    await h.host.ensureReady();
+    await h.host.inspectModel({ model: '/models/other' });
+    assert.equal(h.spawned.length, 2, 'no extra engine while one is running');
+    assert.equal(h.spawned[1]!.exited, false);
     await h.host.dispose();
   });
 
