@@ -80,10 +80,13 @@ export function activate(context: vscode.ExtensionContext): void {
   const tracedBackend = async (signal?: AbortSignal): Promise<ModelBackend | undefined> => {
     const b = await backends.get(signal);
     if (!b) return undefined;
+    // Not a spread: RemoteBackend's methods live on its prototype.
     return {
-      ...b,
+      kind: b.kind,
       label: b.label,
       contextLength: b.contextLength,
+      complete: (p, sig) => b.complete(p, sig),
+      countTokens: (t, sig) => b.countTokens(t, sig),
       chat: async (p, onDelta, sig) => {
         trace.event({ event: 'chat-request', backend: b.kind, messages: p.messages.length });
         try {

@@ -8,6 +8,7 @@
  */
 import * as vscode from 'vscode';
 import type { ProposeEdit } from '../edits/proposed-edit.ts';
+import { codeForInsert, codeForReplace } from './line-ends.ts';
 
 export const NO_EDITOR = 'No editor is open: open a file and place the cursor where the code should go, then try again.';
 
@@ -24,7 +25,11 @@ export async function insertCode(editor: vscode.TextEditor | undefined, code: st
     return;
   }
   const sel = editor.selection;
-  const ok = await editor.edit((b) => (sel.isEmpty ? b.insert(sel.active, code) : b.replace(sel, code)));
+  const doc = editor.document;
+  const text = sel.isEmpty
+    ? codeForInsert(code, { column: sel.active.character, restOfLine: doc.lineAt(sel.active.line).text.slice(sel.active.character) })
+    : codeForReplace(code, doc.getText(sel));
+  const ok = await editor.edit((b) => (sel.isEmpty ? b.insert(sel.active, text) : b.replace(sel, text)));
   if (!ok) {
     notice('error', `Cannot insert into ${vscode.workspace.asRelativePath(editor.document.uri, false)} (it may be read-only).`);
     return;
@@ -42,5 +47,7 @@ export async function applyCode(editor: vscode.TextEditor | undefined, code: str
   const sel = editor.selection;
   const name = vscode.workspace.asRelativePath(doc.uri, false).split('/').pop() ?? doc.fileName;
   // The diff preview is the feedback: accepted or rejected there, nothing more to say here.
-  await proposeEdit({ uri: doc.uri, range: sel.isEmpty ? undefined : new vscode.Range(sel.start, sel.end), newText: code, title: `Apply: ${name}` });
+  const range = sel.isEmpty ? undefined : new vscode.Range(sel.start, sel.end);
+  const newText = codeForReplace(code, range ? doc.getText(range) : doc.getText());
+  await proposeEdit({ uri: doc.uri, range, newText, title: `Apply: ${name}` });
 }

@@ -3,12 +3,10 @@
  * driven by playwright-core and Debian's chromium, with the real engine and a tiny random-weight
  * DeepSeek-Coder model (the text is nonsense, but it is the engine's own output).
  *
- * Run: node scripts/e2e/run.mjs (installs, builds, runs this file, sweeps leftovers), or directly
- *      node --import tsx --test test/e2e/completions.e2e.ts  after  node scripts/e2e/setup.mjs.
- * Env: SWITCHYARD_E2E_EXTENSION  an extension folder to install instead of the repository (no build)
- *      SWITCHYARD_E2E_CODE_SERVER code-server binary (default .cache/e2e/code-server/node_modules/.bin/code-server)
- *      SWITCHYARD_E2E_CHROMIUM    browser binary (default /usr/bin/chromium)
- *      SWITCHYARD_E2E_KEEP=1      keep the scratch folder
+ * Run: node scripts/e2e/run.mjs (installs, builds, runs every test/e2e/*.e2e.ts, sweeps leftovers), or
+ *      directly  node --import tsx --test test/e2e/completions.e2e.ts  after  node scripts/e2e/setup.mjs.
+ * The scratch world, code-server, chromium, trace reading and failure artifacts are test/e2e/harness.ts
+ * (its header lists the environment variables: SWITCHYARD_E2E_EXTENSION, _CODE_SERVER, _CHROMIUM, _KEEP).
  *
  * The extension's side of the contract: it appends JSON lines to $SWITCHYARD_TRACE_FILE
  * (engine-start / engine-ready / engine-exit with the engine's pid, completion-request,
@@ -19,24 +17,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium, type Browser, type BrowserServer, type Page } from 'playwright-core';
-import { repoDir } from '../helpers/paths.ts';
+import type { Page } from 'playwright-core';
 import { tinyModel } from '../helpers/tiny-model.ts';
-import { isAlive, killGroup, ownGroup, RUN_MARKER, sweepMarked } from './procs.ts';
-
-const REPO = repoDir();
-const CODE_SERVER = process.env.SWITCHYARD_E2E_CODE_SERVER ?? path.join(REPO, '.cache/e2e/code-server/node_modules/.bin/code-server');
-const CHROMIUM = process.env.SWITCHYARD_E2E_CHROMIUM ?? '/usr/bin/chromium';
-const EXTENSION = path.resolve(process.env.SWITCHYARD_E2E_EXTENSION ?? REPO);
-const ARTIFACTS = path.join(REPO, '.cache/e2e/artifacts');
-const RUN_ID = process.env[RUN_MARKER] ?? `${process.pid}-${randomBytes(4).toString('hex')}`;
-const T0 = Date.now();
+import { log, short, sleep, startVsCode, waitFor, type TraceEvent, type VsCode } from './harness.ts';
+import { isAlive } from './procs.ts';
 
 const READY_LABEL = 'Switchyard: ready';
 const GHOST = '.editor-instance .monaco-editor .ghost-text-decoration, .editor-instance .monaco-editor .ghost-text-decoration-preview, .editor-instance .monaco-editor .ghost-text';
@@ -64,94 +48,22 @@ if __name__ == "__main__":
 `;
 const LINE_IN_MAIN = 14; // `    numbers = scale([1, 2, 3], total)`: test 1 opens a new line below it
 
-function log(msg: string): void {
-  console.log(`[e2e ${((Date.now() - T0) / 1000).toFixed(1)}s] ${msg}`);
+// --- the world (test/e2e/harness.ts) -----------------------------------------------------------------
+
+let vscode: VsCode | undefined;
+
+function h(): VsCode {
+  assert.ok(vscode, 'VS Code did not start (see the startup error)');
+  return vscode;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** A string for the log, cut to `n` characters. */
-const short = (t: string, n = 100) => JSON.stringify(t.length > n ? `${t.slice(0, n)}…` : t);
-
-/** Polls `probe` until it returns a truthy value; every wait is bounded and says what it waited for. */
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | Promise<T>, detail?: () => string | Promise<string>): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) {
-      const more = detail ? `\n${await detail()}` : '';
-      throw new Error(`timed out after ${(timeoutMs / 1000).toFixed(0)} s waiting for ${what}${more}`);
-    }
-    await sleep(150);
-  }
+function thePage(): Page {
+  return h().page;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-// --- the scratch world ------------------------------------------------------------------------------
-
-interface TraceEvent {
-  event: string;
-  pid?: number;
-  text?: string;
-  ms?: number;
-  [k: string]: unknown;
-}
-
-/** Keep socket paths short (108 bytes): a scratch folder directly under a short temp dir. */
-function makeScratch(): string {
-  const base = os.tmpdir().length <= 40 ? os.tmpdir() : '/tmp';
-  return fs.mkdtempSync(path.join(base, 'sy-e2e-'));
-}
-
-const scratch = makeScratch();
-const dirs = {
-  ws: path.join(scratch, 'ws'),
-  userData: path.join(scratch, 'ud'),
-  extensions: path.join(scratch, 'ext'),
-  tmp: path.join(scratch, 'tmp'),
-  xdg: path.join(scratch, 'xdg'),
-};
-const traceFile = path.join(scratch, 'trace.jsonl');
-const csLogFile = path.join(scratch, 'code-server.log');
-const consoleLogFile = path.join(scratch, 'browser-console.log');
-const mainPy = path.join(dirs.ws, 'main.py');
-const wsSettingsFile = path.join(dirs.ws, '.vscode', 'settings.json');
-
-function traceEvents(): TraceEvent[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(traceFile, 'utf8');
-  } catch {
-    return [];
-  }
-  const out: TraceEvent[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      out.push(JSON.parse(line) as TraceEvent);
-    } catch {
-      // a line being written right now
-    }
-  }
-  return out;
-}
-
+const traceEvents = () => h().trace.events();
 const ofKind = (kind: string, events = traceEvents()) => events.filter((e) => e.event === kind);
-
-function traceTail(n = 12): string {
-  const lines = traceEvents().slice(-n).map((e) => '  ' + JSON.stringify(e).slice(0, 300));
-  return `trace (${traceFile}), last ${lines.length} events:\n${lines.join('\n') || '  (empty)'}`;
-}
+const traceTail = (n = 12) => h().trace.tail(n);
 
 function lastEngineReady(): TraceEvent | undefined {
   return ofKind('engine-ready').at(-1);
@@ -166,286 +78,12 @@ function engineStarting(events = traceEvents()): boolean {
   return !events.slice(i + 1).some((e) => (e.event === 'engine-ready' || e.event === 'engine-exit') && e.pid === pid);
 }
 
-function writeWorkspaceSettings(extra: Record<string, unknown> = {}): void {
-  fs.mkdirSync(path.dirname(wsSettingsFile), { recursive: true });
-  const settings = {
-    'switchyard.model.path': modelDir,
-    'switchyard.engine.executionProviders': ['cpu'],
-    'switchyard.model.quantization': 'none',
-    ...extra,
-  };
-  fs.writeFileSync(wsSettingsFile, JSON.stringify(settings, null, 2) + '\n');
-}
-
-function prepareWorld(): void {
-  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
-  fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
-  fs.writeFileSync(
-    path.join(dirs.userData, 'User', 'settings.json'),
-    JSON.stringify(
-      {
-        'workbench.startupEditor': 'none',
-        'security.workspace.trust.enabled': false,
-        'telemetry.telemetryLevel': 'off',
-        'update.mode': 'none',
-        'extensions.autoCheckUpdates': false,
-        'extensions.autoUpdate': false,
-        'extensions.ignoreRecommendations': true,
-        'workbench.tips.enabled': false,
-        'workbench.enableExperiments': false,
-        'editor.inlineSuggest.enabled': true,
-        // Only our inline completions: no suggest widget to steal Tab.
-        'editor.quickSuggestions': { other: false, comments: false, strings: false },
-        'editor.suggestOnTriggerCharacters': false,
-        'editor.wordBasedSuggestions': 'off',
-        'editor.acceptSuggestionOnEnter': 'off',
-        'editor.autoClosingBrackets': 'never',
-        'editor.autoClosingQuotes': 'never',
-        'files.autoSave': 'off',
-        'chat.commandCenter.enabled': false,
-        'window.commandCenter': false,
-      },
-      null,
-      2,
-    ),
-  );
-  fs.writeFileSync(mainPy, MAIN_PY);
-  writeWorkspaceSettings();
-  fs.writeFileSync(traceFile, '');
-}
-
-/** Installs the extension by symlinking its folder into the (empty) extensions dir. */
-function installExtension(): string {
-  const pkg = JSON.parse(fs.readFileSync(path.join(EXTENSION, 'package.json'), 'utf8')) as { publisher: string; name: string; version: string; main?: string };
-  const main = path.join(EXTENSION, pkg.main ?? 'extension.js');
-  assert.ok(fs.existsSync(main), `the extension's main ${main} does not exist (build failed?)`);
-  const id = `${pkg.publisher}.${pkg.name}`;
-  fs.symlinkSync(EXTENSION, path.join(dirs.extensions, `${id}-${pkg.version}`), 'dir');
-  return id;
-}
-
-function build(): void {
-  log('npm run build');
-  const r = spawnSync('npm', ['run', '-s', 'build'], { cwd: REPO, encoding: 'utf8', timeout: 180_000 });
-  if (r.status !== 0) {
-    throw new Error(`npm run build failed (${r.error?.message ?? r.signal ?? `exit ${r.status}`}):\n${(r.stdout + r.stderr).slice(-4000)}`);
-  }
-  for (const f of ['dist/extension.cjs', 'dist/engine.cjs']) assert.ok(fs.existsSync(path.join(REPO, f)), `npm run build did not produce ${f}`);
-}
-
-// --- the processes ----------------------------------------------------------------------------------
-
-let modelDir = '';
-let codeServer: ChildProcess | undefined;
-let browserServer: BrowserServer | undefined;
-let browser: Browser | undefined;
-let page: Page | undefined;
-let port = 0;
-
-/** Environment for code-server and chromium: scratch XDG dirs, the trace file, this run's marker. */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    // Inside a VS Code terminal VSCODE_IPC_HOOK_CLI & co. would make code-server hand the folder to that
-    // window; NODE_TEST_CONTEXT would make node:test in any child report to us.
-    if (k.startsWith('VSCODE_') || k === 'NODE_TEST_CONTEXT' || k === 'NODE_OPTIONS') continue;
-    env[k] = v;
-  }
-  return {
-    ...env,
-    XDG_CONFIG_HOME: path.join(dirs.xdg, 'config'),
-    XDG_DATA_HOME: path.join(dirs.xdg, 'data'),
-    XDG_CACHE_HOME: path.join(dirs.xdg, 'cache'),
-    TMPDIR: dirs.tmp,
-    SWITCHYARD_TRACE_FILE: traceFile,
-    [RUN_MARKER]: RUN_ID,
-  };
-}
-
-async function startCodeServer(): Promise<void> {
-  port = await freePort();
-  const out = fs.openSync(csLogFile, 'w');
-  codeServer = spawn(
-    CODE_SERVER,
-    [
-      '--bind-addr', `127.0.0.1:${port}`,
-      '--auth', 'none',
-      '--user-data-dir', dirs.userData,
-      '--extensions-dir', dirs.extensions,
-      '--disable-telemetry',
-      '--disable-update-check',
-      '--disable-workspace-trust',
-      '--disable-getting-started-override',
-      '--log', 'info',
-      dirs.ws,
-    ],
-    { env: childEnv(), stdio: ['ignore', out, out], detached: true }, // its own process group
-  );
-  fs.closeSync(out);
-  let exited = '';
-  codeServer.on('exit', (code, signal) => (exited = `code-server exited (${signal ?? `code ${code}`})`));
-  codeServer.on('error', (e) => (exited = `code-server did not start: ${e.message}`));
-  const csTail = () => `code-server log (${csLogFile}):\n${fs.readFileSync(csLogFile, 'utf8').split('\n').slice(-25).join('\n')}`;
-  await waitFor(
-    'code-server to answer /healthz',
-    60_000,
-    async () => {
-      if (exited) throw new Error(`${exited}\n${csTail()}`);
-      try {
-        return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
-      } catch {
-        return false;
-      }
-    },
-    csTail,
-  );
-}
-
-async function startBrowser(): Promise<Page> {
-  // playwright puts its temporary profile in os.tmpdir(): inside the scratch folder, it goes with it
-  // even when chromium is killed rather than closed.
-  process.env.TMPDIR = dirs.tmp;
-  browserServer = await chromium.launchServer({
-    executablePath: CHROMIUM,
-    headless: true,
-    env: childEnv(),
-    // playwright adds --headless and a fresh temporary --user-data-dir (under TMPDIR).
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-    timeout: 60_000,
-    // Our own signal handlers save a screenshot first, then stop the browser.
-    handleSIGINT: false,
-    handleSIGTERM: false,
-    handleSIGHUP: false,
-  });
-  browser = await chromium.connect(browserServer.wsEndpoint(), { timeout: 30_000 });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  const p = await context.newPage();
-  p.setDefaultTimeout(20_000);
-  const consoleLog = fs.openSync(consoleLogFile, 'a');
-  p.on('console', (m) => {
-    try {
-      fs.writeSync(consoleLog, `[${m.type()}] ${m.text()}\n`);
-    } catch {
-      // closed at shutdown
-    }
-  });
-  p.on('pageerror', (e) => {
-    try {
-      fs.writeSync(consoleLog, `[pageerror] ${e.message}\n`);
-    } catch {
-      // closed at shutdown
-    }
-  });
-  return p;
-}
-
-// Stopped from outside (run.mjs's watchdog, Ctrl+C): save what there is to see, stop everything,
-// exit. The 'exit' handler is the synchronous last resort (also after a crash).
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  // `on`, not `once`: the runner that spawned us forwards the same signal a moment later, and with
-  // no listener left that second one would kill us before the clean-up below.
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    process.stdout.on('error', () => {}); // the runner that read our output may be gone already
-    const capped = (work: Promise<unknown>, ms: number) => Promise.race([work.catch(() => {}), sleep(ms)]);
-    void (async () => {
-      await capped(saveArtifacts(`interrupted-${sig}`), 8000);
-      await capped(shutdown(), 5000);
-      process.exit(130);
-    })();
-  });
-}
-process.on('exit', () => {
-  for (const pid of [browserServer?.process().pid, codeServer?.pid]) {
-    try {
-      if (pid) process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  // What explains a failure is under .cache/e2e/artifacts/ by now.
-  if (process.env.SWITCHYARD_E2E_KEEP === '1') console.log(`scratch kept: ${scratch}`);
-  else fs.rmSync(scratch, { recursive: true, force: true });
-});
-
-async function shutdown(): Promise<void> {
-  await browser?.close().catch(() => {});
-  const chromePid = browserServer?.process().pid;
-  await browserServer?.close().catch(() => {});
-  if (chromePid) await killGroup(chromePid); // playwright starts chromium as a group leader
-  if (codeServer?.pid) await killGroup(codeServer.pid);
-  browser = browserServer = codeServer = undefined; // gone: nothing left for the exit handler
-  const left = await sweepMarked(RUN_ID, ownGroup());
-  if (left.length > 0) {
-    log(`warning: killed ${left.length} process(es) left after their groups were stopped: ${left.map((p) => `${p.pid} ${p.comm}`).join(', ')}`);
-  }
-}
-
-/** Saves what explains a failure under .cache/e2e/artifacts/<time>/ and prints the paths. */
-async function saveArtifacts(label: string): Promise<void> {
-  const stamp = new Date(T0).toISOString().replace(/[:.]/g, '-');
-  const dir = path.join(ARTIFACTS, stamp);
-  fs.mkdirSync(dir, { recursive: true });
-  const saved: string[] = [];
-  const safe = label.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
-  if (page && !page.isClosed()) {
-    const shot = path.join(dir, `${safe}.png`);
-    try {
-      await page.screenshot({ path: shot, timeout: 10_000 });
-      saved.push(shot);
-    } catch (e) {
-      log(`no screenshot: ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  const copy = (src: string, name: string) => {
-    if (!fs.existsSync(src)) return;
-    const dst = path.join(dir, name);
-    fs.cpSync(src, dst, { recursive: true, dereference: true });
-    saved.push(dst);
-  };
-  copy(traceFile, 'trace.jsonl');
-  copy(csLogFile, 'code-server.log');
-  copy(consoleLogFile, 'browser-console.log');
-  copy(path.join(dirs.userData, 'logs'), 'vscode-logs');
-  copy(mainPy, 'main.py');
-  copy(wsSettingsFile, 'settings.json');
-  console.log(`e2e artifacts for "${label}":\n${saved.map((s) => '  ' + s).join('\n')}`);
-}
-
-/** Runs a test body; on failure saves artifacts before the error goes to the runner. */
-async function recorded(label: string, body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (e) {
-    await saveArtifacts(label).catch((err) => log(`saving artifacts failed: ${err}`));
-    throw e;
-  }
-}
+const writeWorkspaceSettings = (extra: Record<string, unknown> = {}) => h().writeWorkspaceSettings(extra);
+/** Texts of the status bar: each item's aria-label and visible text. */
+const statusBarTexts = (_p: Page) => h().statusBarTexts();
+const openFile = (name: string) => h().openFile(name);
 
 // --- the workbench ------------------------------------------------------------------------------------
-
-function thePage(): Page {
-  assert.ok(page, 'no browser page (start-up failed)');
-  return page;
-}
-
-/** Texts of the status bar: each item's aria-label and visible text. */
-async function statusBarTexts(p: Page): Promise<string[]> {
-  return p.evaluate(() => {
-    const out: string[] = [];
-    for (const el of Array.from(document.querySelectorAll('.part.statusbar .statusbar-item'))) {
-      for (const node of [el, ...Array.from(el.querySelectorAll('[aria-label]'))]) {
-        const label = node.getAttribute('aria-label');
-        if (label) out.push(label);
-      }
-      const text = (el as HTMLElement).innerText?.trim();
-      if (text) out.push(text);
-    }
-    return out;
-  });
-}
 
 /** Tooltips of the status bar items that mention Switchyard (hovering each one). */
 async function statusBarTooltips(p: Page): Promise<string[]> {
@@ -492,17 +130,6 @@ async function settingsApplied(off: boolean): Promise<void> {
     log(`the status bar never showed completions ${off ? 'off' : 'on'}; waiting 3 s for the setting to apply`);
     await sleep(3000);
   }
-}
-
-async function openFile(name: string): Promise<void> {
-  const p = thePage();
-  await p.keyboard.press('Control+P');
-  await p.locator('.quick-input-widget input.input').waitFor({ state: 'visible', timeout: 15_000 });
-  await p.keyboard.type(name);
-  await p.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
-  await p.keyboard.press('Enter');
-  await p.locator(`.tabs-container .tab.active[aria-label*="${name}"]`).waitFor({ timeout: 15_000 });
-  await p.locator('.editor-instance .monaco-editor .view-lines').first().click();
 }
 
 /** Moves the cursor to the end of a 1-based line. */
@@ -585,7 +212,7 @@ function resultTextsSince(from: number): string[] {
 async function saveAndRead(previous: string): Promise<string> {
   await thePage().keyboard.press('Control+S');
   return waitFor('the file to be saved', 15_000, () => {
-    const now = fs.readFileSync(mainPy, 'utf8');
+    const now = h().readFile('main.py');
     return now !== previous ? now : '';
   });
 }
@@ -595,44 +222,31 @@ async function saveAndRead(previous: string): Promise<string> {
 describe('Switchyard in VS Code (code-server + chromium)', { timeout: 600_000 }, () => {
   before(
     async () => {
-      await recorded('startup', async () => {
-        assert.ok(fs.existsSync(CODE_SERVER), `no code-server at ${CODE_SERVER}: run \`node scripts/e2e/setup.mjs\` first`);
-        assert.ok(fs.existsSync(CHROMIUM), `no browser at ${CHROMIUM}: run \`node scripts/e2e/setup.mjs\` first`);
-        log(`scratch ${scratch}, run ${RUN_ID}`);
-        if (process.env.SWITCHYARD_E2E_EXTENSION) log(`extension under test: ${EXTENSION} (no build)`);
-        else build();
-        modelDir = tinyModel('deepseek-coder-v1');
-        prepareWorld();
-        const id = installExtension();
-        log(`installed ${id} from ${EXTENSION}`);
-        await startCodeServer();
-        log(`code-server up on port ${port}`);
-        page = await startBrowser();
-        await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.ws)}`, { timeout: 60_000 });
-        await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-        log('workbench loaded');
+      vscode = await startVsCode({
+        files: { 'main.py': MAIN_PY },
+        workspaceSettings: {
+          'switchyard.model.path': tinyModel('deepseek-coder-v1'),
+          'switchyard.engine.executionProviders': ['cpu'],
+          'switchyard.model.quantization': 'none',
+        },
+      });
+      await h().recorded('startup', async () => {
         await openFile('main.py');
         log('main.py open');
         // Activated: the status bar item is there (the engine itself starts on the first completion).
-        const p = thePage();
-        const item = await waitFor(
-          'the extension to activate (a status bar item labelled "Switchyard: ...")',
-          90_000,
-          async () => (await statusBarTexts(p)).find((t) => t.includes('Switchyard:')),
-          async () => `status bar: ${JSON.stringify(await statusBarTexts(p))}\n${traceTail()}`,
-        );
+        const item = await h().waitActivated(90_000);
         log(`extension active: "${item}"`);
       });
     },
     { timeout: 420_000 },
   );
 
-  after(() => shutdown(), { timeout: 60_000 }); // the scratch folder goes in the exit handler
+  after(() => vscode?.stop(), { timeout: 60_000 }); // the scratch folder goes in the exit handler
 
   it('shows the engine\'s completion as ghost text, and Tab inserts exactly it', { timeout: 330_000 }, async () => {
-    await recorded('ghost-text-accept', async () => {
+    await h().recorded('ghost-text-accept', async () => {
       const p = thePage();
-      const textBefore = fs.readFileSync(mainPy, 'utf8');
+      const textBefore = h().readFile('main.py');
       const lines = textBefore.split('\n');
       const offset = lines.slice(0, LINE_IN_MAIN).join('\n').length; // end of that line
       const eventsBefore = traceEvents().length;
@@ -678,7 +292,7 @@ describe('Switchyard in VS Code (code-server + chromium)', { timeout: 600_000 },
   });
 
   it('restarts the engine after it is killed, and completes again', { timeout: 240_000 }, async () => {
-    await recorded('engine-restart', async () => {
+    await h().recorded('engine-restart', async () => {
       const p = thePage();
       await p.keyboard.press('Escape');
       const ready = lastEngineReady();
@@ -712,7 +326,7 @@ describe('Switchyard in VS Code (code-server + chromium)', { timeout: 600_000 },
   });
 
   it('asks the engine nothing while completions are disabled, and again once re-enabled', { timeout: 180_000 }, async () => {
-    await recorded('completions-disabled', async () => {
+    await h().recorded('completions-disabled', async () => {
       const p = thePage();
       await p.keyboard.press('Escape');
       writeWorkspaceSettings({ 'switchyard.completions.enabled': false });
