@@ -129,4 +129,4 @@ for (let i = 0; i < 120; i++) {
 }
 say(`model: ${model}`);
 say(`VS Code with Switchyard: http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`);
-say('open main.py, type inside main() and accept the ghost text with Tab. Ctrl+C stops.');
+say('open main.py, type inside main() and accept the ghost text with Tab; the Switchyard view in the activity bar is the chat; select code and right-click > Switchyard for refactors. Ctrl+C stops.');
