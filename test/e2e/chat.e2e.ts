@@ -26,31 +26,11 @@ import type net from 'node:net';
 import path from 'node:path';
 import type { FrameLocator, Locator } from 'playwright-core';
 import { tinyModel } from '../helpers/tiny-model.ts';
-import { log, REPO, short, sleep, startVsCode, waitFor, type TraceEvent, type VsCode } from './harness.ts';
+import { log, MAIN_PY, REPO, short, sleep, startVsCode, waitFor, type TraceEvent, type VsCode } from './harness.ts';
 
 const SCREENSHOTS = path.join(REPO, 'docs', 'screenshots');
 
-// The workspace file. Line numbers below are 1-based and refer to this text.
-const MAIN_PY = `def add(a, b):
-    return a + b
-
-
-def scale(values, factor):
-    result = []
-    for value in values:
-        result.append(value * factor)
-    return result
-
-
-def main():
-    total = add(1, 2)
-    numbers = scale([1, 2, 3], total)
-    print(total, numbers)
-
-
-if __name__ == "__main__":
-    main()
-`;
+// The workspace file is the harness's MAIN_PY; line numbers below are 1-based and refer to it.
 const INSERT_LINE = 11; // a blank line between scale() and main(): test 2 inserts the code block there
 
 const QUESTION_LOCAL = 'What does scale() in main.py return?';

@@ -19,33 +19,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { tinyModel } from '../helpers/tiny-model.ts';
-import { log, short, sleep, startVsCode, waitFor, type TraceEvent, type VsCode } from './harness.ts';
+import { log, MAIN_PY, short, sleep, startVsCode, waitFor, type TraceEvent, type VsCode } from './harness.ts';
 import { isAlive } from './procs.ts';
 
 const READY_LABEL = 'Switchyard: ready';
 const GHOST = '.editor-instance .monaco-editor .ghost-text-decoration, .editor-instance .monaco-editor .ghost-text-decoration-preview, .editor-instance .monaco-editor .ghost-text';
 
-// The workspace file. Line numbers below are 1-based and refer to this text.
-const MAIN_PY = `def add(a, b):
-    return a + b
-
-
-def scale(values, factor):
-    result = []
-    for value in values:
-        result.append(value * factor)
-    return result
-
-
-def main():
-    total = add(1, 2)
-    numbers = scale([1, 2, 3], total)
-    print(total, numbers)
-
-
-if __name__ == "__main__":
-    main()
-`;
+// The workspace file is the harness's MAIN_PY; line numbers below are 1-based and refer to it.
 const LINE_IN_MAIN = 14; // `    numbers = scale([1, 2, 3], total)`: test 1 opens a new line below it
 
 // --- the world (test/e2e/harness.ts) -----------------------------------------------------------------

@@ -32,6 +32,29 @@ import { chromium, type Browser, type BrowserServer, type FrameLocator, type Loc
 import { repoDir } from '../helpers/paths.ts';
 import { killGroup, ownGroup, RUN_MARKER, sweepMarked } from './procs.ts';
 
+
+/** The demo workspace's main.py that both end-to-end files open (their line numbers refer to it). */
+export const MAIN_PY = `def add(a, b):
+    return a + b
+
+
+def scale(values, factor):
+    result = []
+    for value in values:
+        result.append(value * factor)
+    return result
+
+
+def main():
+    total = add(1, 2)
+    numbers = scale([1, 2, 3], total)
+    print(total, numbers)
+
+
+if __name__ == "__main__":
+    main()
+`;
+
 export const REPO = repoDir();
 const CODE_SERVER = process.env.SWITCHYARD_E2E_CODE_SERVER ?? path.join(REPO, '.cache/e2e/code-server/node_modules/.bin/code-server');
 const CHROMIUM = process.env.SWITCHYARD_E2E_CHROMIUM ?? '/usr/bin/chromium';
