@@ -11,6 +11,7 @@ import { EngineClient } from '../../../engine/protocol/client.ts';
 import { ErrorCodes, type InspectModelParams } from '../../../engine/protocol/protocol.ts';
 import { repoDir } from '../../helpers/paths.ts';
 import { tinyModel } from '../../helpers/tiny-model.ts';
+import { rpcError } from '../../helpers/rpc.ts';
 
 const MAIN = path.join(repoDir(), 'engine', 'service', 'main.ts');
 const model = tinyModel('deepseek-coder-v1');
@@ -22,15 +23,6 @@ before(async () => {
 });
 after(() => engine.kill());
 
-async function rpcError(p: Promise<unknown>): Promise<ResponseError<unknown>> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof ResponseError, `expected a JSON-RPC error, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected the request to fail');
-}
 
 describe('inspectModel over JSON-RPC', () => {
   test('estimates the model and fits a big budget, without loading it', async () => {

@@ -16,6 +16,7 @@ import { loadTokenizer } from '../../../engine/tokenizer/tokenizer.ts';
 import { buildFimPrompt, detectFimFormat } from '../../../engine/prompt/fim.ts';
 import { repoDir } from '../../helpers/paths.ts';
 import { tinyModel } from '../../helpers/tiny-model.ts';
+import { rpcError } from '../../helpers/rpc.ts';
 
 const MAIN = path.join(repoDir(), 'engine', 'service', 'main.ts');
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-service-'));
@@ -33,15 +34,6 @@ after(async () => {
   fs.rmSync(cacheDir, { recursive: true, force: true });
 });
 
-async function rpcError(p: Promise<unknown>): Promise<ResponseError<unknown>> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof ResponseError, `expected a JSON-RPC error, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected the request to fail');
-}
 
 const CODE = 'def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n\n';
 
