@@ -13,6 +13,8 @@ export interface CommandDeps {
   host: EngineHost;
   log: Logger;
   settings: () => Settings;
+  /** Switches to a model folder after the engine's memory fit check (extension/models/commands.ts). */
+  useModel?: (dir: string) => Promise<void>;
 }
 
 const gib = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB`;
@@ -30,6 +32,7 @@ export function registerCommands(d: CommandDeps): vscode.Disposable[] {
         defaultUri: current ? vscode.Uri.file(current) : undefined,
       });
       if (!picked?.[0]) return;
+      if (d.useModel) return d.useModel(picked[0].fsPath);
       // The settings listener restarts an engine that was in use; an idle one starts here, since
       // choosing a model is a request to load it.
       await updateSetting('model.path', picked[0].fsPath);

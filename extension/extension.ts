@@ -19,7 +19,7 @@ import { registerChat } from './chat/register.ts';
 import { EditPreview } from './edits/preview.ts';
 import type { ProposeEdit } from './edits/proposed-edit.ts';
 import { LoadProgress } from './engine/load-progress.ts';
-import { registerModelCommands } from './models/commands.ts';
+import { registerModelCommands, useWithFitCheck } from './models/commands.ts';
 import { registerRefactorCommands } from './refactor/commands.ts';
 import type { FixAction } from '../webview/protocol.ts';
 import path from 'node:path';
@@ -140,6 +140,17 @@ export function activate(context: vscode.ExtensionContext): void {
     log: logAt,
   });
   const modelsFolder = () => settings.modelsFolder || path.join(context.globalStorageUri.fsPath, 'models');
+  const modelDeps = {
+    inspect: (dir: string) =>
+      engineHost.inspectModel({ model: dir, quant: settings.quantization, providers: settings.executionProviders, contextLength: settings.budgetTokens + settings.maxTokens + 512 }),
+    useModel: async (dir: string) => {
+      // The settings listener restarts an engine that was in use; an idle one starts here, since
+      // choosing a model is a request to load it.
+      await updateSetting('model.path', dir);
+      engineHost.startIfIdle();
+    },
+    log: logAt,
+  };
 
   const warmStart = (editor: vscode.TextEditor | undefined) => {
     if (backends.remote) return;
@@ -159,17 +170,7 @@ export function activate(context: vscode.ExtensionContext): void {
     workspaceContext,
     ...chat.disposables,
     ...registerRefactorCommands({ backend: (signal) => tracedBackend(signal), settings: current, ask: (q) => chat.ask(q), proposeEdit, log: logAt }),
-    ...registerModelCommands({
-      settings: current,
-      modelsFolder,
-      secrets: context.secrets,
-      inspect: (dir) => engineHost.inspectModel({ model: dir, quant: settings.quantization, providers: settings.executionProviders, contextLength: settings.budgetTokens + settings.maxTokens + 512 }),
-      useModel: async (dir) => {
-        await updateSetting('model.path', dir);
-        engineHost.startIfIdle();
-      },
-      log: logAt,
-    }),
+    ...registerModelCommands({ ...modelDeps, settings: current, modelsFolder, secrets: context.secrets }),
     vscode.commands.registerCommand('switchyard.setRemoteApiKey', async () => {
       const key = await vscode.window.showInputBox({
         title: 'Switchyard: API key of the remote endpoint',
@@ -188,7 +189,7 @@ export function activate(context: vscode.ExtensionContext): void {
       vscode.window.setStatusBarMessage('Switchyard: remote API key cleared', 3000);
     }),
     vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
-    ...registerCommands({ host: engineHost, log, settings: current }),
+    ...registerCommands({ host: engineHost, log, settings: current, useModel: (dir) => useWithFitCheck(modelDeps, dir, path.basename(dir)) }),
     onSettingsChanged((engineAffected) => {
       settings = readSettings();
       status.update({ completionsEnabled: settings.completionsEnabled, modelConfigured: !!settings.modelPath, remoteEndpoint: settings.remoteEndpoint || undefined });

@@ -38,6 +38,37 @@ export interface ModelCommandDeps {
 
 const errorText = (e: unknown) => String((e as Error)?.message ?? e);
 
+/** Checks that the model fits, then switches to it; asks first when it does not fit. */
+export async function useWithFitCheck(deps: Pick<ModelCommandDeps, 'inspect' | 'useModel' | 'log'>, dir: string, name: string): Promise<void> {
+  let r: InspectModelResult | undefined;
+  try {
+    r = await deps.inspect(dir);
+  } catch (e) {
+    deps.log('error', `fit check of ${dir} failed: ${errorText(e)}`);
+    void vscode.window.showErrorMessage(`Switchyard: ${name} cannot be used: ${errorText(e)}`);
+    return;
+  }
+  if (r) {
+    const v = fitVerdict(r);
+    deps.log('info', `fit check ${name}: ${r.message}`);
+    if (!v.fits) {
+      const anyway = 'Use Anyway';
+      const withQuant = v.suggestQuant ? `Use with ${v.suggestQuant}` : undefined;
+      const pick = await vscode.window.showWarningMessage(
+        `${name} ${v.summary}.`,
+        { modal: true, detail: v.detail },
+        ...(withQuant ? [withQuant] : []),
+        anyway,
+      );
+      if (!pick) return;
+      if (pick === withQuant && v.suggestQuant) await updateSetting('model.quantization', v.suggestQuant);
+    } else {
+      void vscode.window.showInformationMessage(`Switchyard: ${name} ${v.summary}.`);
+    }
+  }
+  await deps.useModel(dir);
+}
+
 export function registerModelCommands(deps: ModelCommandDeps): vscode.Disposable[] {
   /** Repos downloading now: a second request for one would race on its .part files. */
   const active = new Set<string>();
@@ -54,37 +85,6 @@ export function registerModelCommands(deps: ModelCommandDeps): vscode.Disposable
     await deps.secrets.store(HF_TOKEN_SECRET, token.trim());
     deps.log('info', 'Hugging Face token saved');
     return true;
-  }
-
-  /** Checks that the model fits, then switches to it; asks first when it does not fit. */
-  async function useWithFitCheck(dir: string, name: string): Promise<void> {
-    let r: InspectModelResult | undefined;
-    try {
-      r = await deps.inspect(dir);
-    } catch (e) {
-      deps.log('error', `fit check of ${dir} failed: ${errorText(e)}`);
-      void vscode.window.showErrorMessage(`Switchyard: ${name} cannot be used: ${errorText(e)}`);
-      return;
-    }
-    if (r) {
-      const v = fitVerdict(r);
-      deps.log('info', `fit check ${name}: ${r.message}`);
-      if (!v.fits) {
-        const anyway = 'Use Anyway';
-        const withQuant = v.suggestQuant ? `Use with ${v.suggestQuant}` : undefined;
-        const pick = await vscode.window.showWarningMessage(
-          `${name} ${v.summary}.`,
-          { modal: true, detail: v.detail },
-          ...(withQuant ? [withQuant] : []),
-          anyway,
-        );
-        if (!pick) return;
-        if (pick === withQuant && v.suggestQuant) await updateSetting('model.quantization', v.suggestQuant);
-      } else {
-        void vscode.window.showInformationMessage(`Switchyard: ${name} ${v.summary}.`);
-      }
-    }
-    await deps.useModel(dir);
   }
 
   async function download(repo: string, revision?: string): Promise<void> {
@@ -154,7 +154,7 @@ export function registerModelCommands(deps: ModelCommandDeps): vscode.Disposable
     deps.log('info', `downloaded ${repo} (${formatSize(result.downloadedBytes)} received, ${result.skipped.length} files already there) to ${result.path}`);
     const use = 'Use This Model';
     const pick = await vscode.window.showInformationMessage(`Switchyard: downloaded ${repo}.${result.warnings.length ? ` ${result.warnings.join(' ')}` : ''}`, use);
-    if (pick === use) await useWithFitCheck(result.path, repo);
+    if (pick === use) await useWithFitCheck(deps, result.path, repo);
     return false;
   }
 
@@ -204,7 +204,7 @@ export function registerModelCommands(deps: ModelCommandDeps): vscode.Disposable
     const m = picked.model!;
     type Action = vscode.QuickPickItem & { run: () => Promise<void> };
     const actions: Action[] = [];
-    if (m.state === 'complete') actions.push({ label: '$(play) Use', description: 'after a memory fit check', run: () => useWithFitCheck(m.path, m.repo ?? m.name) });
+    if (m.state === 'complete') actions.push({ label: '$(play) Use', description: 'after a memory fit check', run: () => useWithFitCheck(deps, m.path, m.repo ?? m.name) });
     if (m.state !== 'complete' && m.repo) actions.push({ label: '$(cloud-download) Resume Download', run: () => download(m.repo!, m.revision !== 'main' ? m.revision : undefined) });
     actions.push(
       { label: '$(folder-opened) Reveal in File Explorer', run: async () => void (await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(m.path))) },
