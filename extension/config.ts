@@ -94,6 +94,15 @@ export function normalizeSettings(raw: RawSettings): Settings {
   };
 }
 
+/**
+ * The context the local engine is loaded with: what the completion windows or a chat message
+ * (code context + answer; earlier turns are trimmed to fit) send at most, plus room for the prompt
+ * layout, rather than the model's full length, so the memory estimate and KV budget match use.
+ */
+export function engineContextLength(s: Pick<Settings, 'budgetTokens' | 'maxTokens' | 'chatBudgetTokens' | 'chatMaxTokens'>): number {
+  return Math.max(s.budgetTokens + s.maxTokens, s.chatBudgetTokens + s.chatMaxTokens) + 512;
+}
+
 /** Whether completions run for `languageId`: its own entry, else "*", else on. */
 export function isLanguageEnabled(languages: Record<string, boolean>, languageId: string): boolean {
   if (Object.hasOwn(languages, languageId)) return languages[languageId]!;

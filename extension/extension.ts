@@ -13,6 +13,7 @@
 import * as vscode from 'vscode';
 import { EngineClient } from '../engine/protocol/client.ts';
 import type { ModelBackend } from './backend/backend.ts';
+import { registerApiKeyCommands, REMOTE_KEY_SECRET } from './backend/api-key.ts';
 import { Backends } from './backend/select.ts';
 import { engineView } from './chat/engine-view.ts';
 import { registerChat } from './chat/register.ts';
@@ -24,7 +25,7 @@ import { registerRefactorCommands } from './refactor/commands.ts';
 import type { FixAction } from '../webview/protocol.ts';
 import path from 'node:path';
 import { registerCommands } from './commands.ts';
-import { completionsAllowed, type Settings } from './config.ts';
+import { completionsAllowed, engineContextLength, type Settings } from './config.ts';
 import { InlineProvider } from './completions/provider.ts';
 import { Completer } from './completions/request.ts';
 import { WorkspaceContext } from './context/workspace.ts';
@@ -36,9 +37,6 @@ import { StatusBar } from './status-bar.ts';
 import { Trace } from './trace.ts';
 
 let host: EngineHost | undefined;
-
-/** SecretStorage key of the remote endpoint's API key. */
-const REMOTE_KEY_SECRET = 'switchyard.remote.apiKey';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = createLogger();
@@ -142,7 +140,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const modelsFolder = () => settings.modelsFolder || path.join(context.globalStorageUri.fsPath, 'models');
   const modelDeps = {
     inspect: (dir: string) =>
-      engineHost.inspectModel({ model: dir, quant: settings.quantization, providers: settings.executionProviders, contextLength: settings.budgetTokens + settings.maxTokens + 512 }),
+      engineHost.inspectModel({ model: dir, quant: settings.quantization, providers: settings.executionProviders, contextLength: engineContextLength(settings) }),
     useModel: async (dir: string) => {
       // The settings listener restarts an engine that was in use; an idle one starts here, since
       // choosing a model is a request to load it.
@@ -171,23 +169,7 @@ export function activate(context: vscode.ExtensionContext): void {
     ...chat.disposables,
     ...registerRefactorCommands({ backend: (signal) => tracedBackend(signal), settings: current, ask: (q) => chat.ask(q), proposeEdit, log: logAt }),
     ...registerModelCommands({ ...modelDeps, settings: current, modelsFolder, secrets: context.secrets }),
-    vscode.commands.registerCommand('switchyard.setRemoteApiKey', async () => {
-      const key = await vscode.window.showInputBox({
-        title: 'Switchyard: API key of the remote endpoint',
-        prompt: `Sent as "Authorization: Bearer" to ${settings.remoteEndpoint || 'switchyard.remote.endpoint (not set yet)'}; kept in VS Code's secret storage, never in settings.`,
-        password: true,
-        ignoreFocusOut: true,
-        validateInput: (v) => (/^[\x21-\x7e]*$/.test(v.trim()) ? undefined : 'An API key has no spaces or non-ASCII characters'),
-      });
-      if (key === undefined) return;
-      if (key.trim()) await context.secrets.store(REMOTE_KEY_SECRET, key.trim());
-      else await context.secrets.delete(REMOTE_KEY_SECRET);
-      vscode.window.setStatusBarMessage(`Switchyard: remote API key ${key.trim() ? 'saved' : 'cleared'}`, 3000);
-    }),
-    vscode.commands.registerCommand('switchyard.clearRemoteApiKey', async () => {
-      await context.secrets.delete(REMOTE_KEY_SECRET);
-      vscode.window.setStatusBarMessage('Switchyard: remote API key cleared', 3000);
-    }),
+    ...registerApiKeyCommands(context.secrets, () => settings.remoteEndpoint),
     vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
     ...registerCommands({ host: engineHost, log, settings: current, useModel: (dir) => useWithFitCheck(modelDeps, dir, path.basename(dir)) }),
     onSettingsChanged((engineAffected) => {

@@ -19,7 +19,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { InspectModelParams, InspectModelResult, LoadModelResult, ProgressParams, StatusResult } from '../../engine/protocol/protocol.ts';
 import { PROTOCOL_VERSION } from '../../engine/protocol/protocol.ts';
-import type { Settings } from '../config.ts';
+import { engineContextLength, type Settings } from '../config.ts';
 import type { TraceEvent } from '../trace.ts';
 import { CrashPolicy, type CrashPolicyOptions } from './crash-policy.ts';
 import { classifyLoadError, type Problem } from './errors.ts';
@@ -295,9 +295,7 @@ export class EngineHost {
       if (gen !== this.#generation) return undefined;
       let percent = 0;
       this.#setState({ kind: 'loading', percent, message: 'loading the model' });
-      // Ask for the context the completion windows use (not the model's full length), so the
-      // engine's memory estimate and KV budget match what we will send.
-      const contextLength = s.budgetTokens + s.maxTokens + 512;
+      const contextLength = engineContextLength(s);
       const info = await client.loadModel({ model: s.modelPath, quant: s.quantization, providers: s.executionProviders, contextLength }, (p) => {
         if (gen !== this.#generation) return;
         percent = monotonic(percent, progressPercent(p));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { completionsAllowed, DEFAULT_SETTINGS, isLanguageEnabled, normalizeSettings } from '../../extension/config.ts';
+import { completionsAllowed, DEFAULT_SETTINGS, engineContextLength, isLanguageEnabled, normalizeSettings } from '../../extension/config.ts';
 import { repoDir } from '../helpers/paths.ts';
 
 const pkg = JSON.parse(readFileSync(path.join(repoDir(), 'package.json'), 'utf8')) as {
@@ -94,6 +94,10 @@ describe('settings', () => {
     assert.equal(s.maxTokens, 64);
     assert.equal(s.budgetTokens, 8192);
     assert.deepEqual(s.languages, { python: false });
+  });
+  it('the engine context covers the larger of a completion and a chat message', () => {
+    assert.equal(engineContextLength(DEFAULT_SETTINGS), 8192 + 1024 + 512);
+    assert.equal(engineContextLength({ ...DEFAULT_SETTINGS, budgetTokens: 16384, chatBudgetTokens: 2048 }), 16384 + 64 + 512);
   });
   it('remote and model-store values: trailing slashes dropped, numbers clamped', () => {
     const s = normalizeSettings({ 'remote.endpoint': ' http://h:8000/v1/ ', 'remote.timeoutSeconds': 0, 'models.hubUrl': '', 'chat.maxTokens': 1e9 });
