@@ -112,9 +112,11 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   const provider = new InlineProvider(completer, workspaceContext);
 
-  const preview = new EditPreview({ log: logAt });
+  const preview = new EditPreview({
+    log: logAt,
+    onProposed: (e, newText) => trace.event({ event: 'edit-proposed', uri: e.uri.toString(), title: e.title, newText }),
+  });
   const proposeEdit: ProposeEdit = async (e) => {
-    trace.event({ event: 'edit-proposed', uri: e.uri.toString(), title: e.title, newText: await proposedText(e) });
     const accepted = await preview.propose(e);
     trace.event({ event: 'edit-result', uri: e.uri.toString(), accepted });
     return accepted;
@@ -182,18 +184,6 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
   );
   log.info(`activated (engine: ${context.asAbsolutePath('dist/engine.cjs')}, model: ${settings.modelPath || 'none configured'})`);
-}
-
-/** The whole proposed document text (for the trace): the current text with the range replaced, or the new file. */
-async function proposedText(e: Parameters<ProposeEdit>[0]): Promise<string> {
-  try {
-    const doc = await vscode.workspace.openTextDocument(e.uri);
-    if (!e.range) return e.newText;
-    const text = doc.getText();
-    return text.slice(0, doc.offsetAt(e.range.start)) + e.newText + text.slice(doc.offsetAt(e.range.end));
-  } catch {
-    return e.newText; // a file that does not exist yet
-  }
 }
 
 /** VS Code waits (briefly) for this: ask the engine to exit cleanly, kill it otherwise. */

@@ -47,11 +47,14 @@ export class EditPreview implements vscode.Disposable {
   readonly #changed = new vscode.EventEmitter<vscode.Uri>();
   readonly #subscriptions: vscode.Disposable[];
   readonly #log: Log;
+  readonly #onProposed: (e: ProposedEdit, proposedText: string) => void;
   #active: Active | undefined;
   #nextId = 1;
 
-  constructor(opts: { log?: Log } = {}) {
+  /** `onProposed` sees each proposal with the whole proposed document text (the trace records it). */
+  constructor(opts: { log?: Log; onProposed?: (e: ProposedEdit, proposedText: string) => void } = {}) {
     this.#log = opts.log ?? (() => {});
+    this.#onProposed = opts.onProposed ?? (() => {});
     this.#subscriptions = [
       this.#changed,
       vscode.workspace.registerTextDocumentContentProvider(PROPOSED_SCHEME, {
@@ -106,6 +109,7 @@ export class EditPreview implements vscode.Disposable {
       proposedText = e.newText;
     }
     this.#content.set(proposedUri.toString(), proposedText);
+    this.#onProposed(e, proposedText);
     let resolve!: (accepted: boolean) => void;
     const accepted = new Promise<boolean>((r) => (resolve = r));
     const a: Active = { id, round: 0, edit: e, proposedUri, originalUri, target, resolve, settling: false };

@@ -20,11 +20,13 @@ const SEL_END = TEXT.indexOf('\n\n\n') + 1;
 let fake: FakeVscode;
 let preview: EditPreviewClass;
 let doc: FakeDocument;
+let proposed: { title: string; text: string }[];
 
 beforeEach(async () => {
   fake = createFakeVscode();
   const m = await loadWithFakeVscode<PreviewModule>('extension/edits/preview.ts', fake);
-  preview = new m.EditPreview();
+  proposed = [];
+  preview = new m.EditPreview({ onProposed: (e, text) => void proposed.push({ title: e.title, text }) });
   doc = fake.open('/w/m.py', TEXT);
 });
 
@@ -54,6 +56,7 @@ describe('EditPreview', () => {
     assert.equal(tab.input.modified.scheme, 'switchyard-proposed');
     assert.equal(tab.input.modified.path, '/w/m.py', 'same path: same language mode and file name in the tab');
     assert.equal(fake.content(tab.input.modified as Uri), TEXT.replace('a - b', 'a + b'));
+    assert.deepEqual(proposed, [{ title: 'Fix: m.py', text: TEXT.replace('a - b', 'a + b') }], 'onProposed sees the whole proposed document');
     assert.equal(fake.context.get('switchyard.reviewingEdit'), true);
     assert.deepEqual(proposals().map((m) => [m.message, m.items]), [['Switchyard proposes an edit to m.py', ['Accept', 'Reject']]]);
     assert.equal(preview.reviewing, true);
