@@ -25,8 +25,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import type { FrameLocator, Locator } from 'playwright-core';
-import { tinyModel } from '../helpers/tiny-model.ts';
-import { log, MAIN_PY, REPO, short, sleep, startVsCode, waitFor, type TraceEvent, type VsCode } from './harness.ts';
+import { log, MAIN_PY, REPO, short, sleep, startVsCode, tinyModelSettings, waitFor, type TraceEvent, type VsCode } from './harness.ts';
 
 const SCREENSHOTS = path.join(REPO, 'docs', 'screenshots');
 
@@ -354,9 +353,7 @@ describe('Switchyard chat, refactors and remote endpoint in VS Code', { timeout:
       vscode = await startVsCode({
         files: { 'main.py': MAIN_PY },
         workspaceSettings: {
-          'switchyard.model.path': tinyModel('deepseek-coder-v1'),
-          'switchyard.engine.executionProviders': ['cpu'],
-          'switchyard.model.quantization': 'none',
+          ...tinyModelSettings(),
           'switchyard.chat.maxTokens': CHAT_MAX_TOKENS,
           'switchyard.remote.timeoutSeconds': 30,
         },

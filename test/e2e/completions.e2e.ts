@@ -18,8 +18,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import { tinyModel } from '../helpers/tiny-model.ts';
-import { log, MAIN_PY, short, sleep, startVsCode, waitFor, type TraceEvent, type VsCode } from './harness.ts';
+import { log, MAIN_PY, short, sleep, startVsCode, tinyModelSettings, waitFor, type TraceEvent, type VsCode } from './harness.ts';
 import { isAlive } from './procs.ts';
 
 const READY_LABEL = 'Switchyard: ready';
@@ -205,9 +204,7 @@ describe('Switchyard in VS Code (code-server + chromium)', { timeout: 600_000 },
       vscode = await startVsCode({
         files: { 'main.py': MAIN_PY },
         workspaceSettings: {
-          'switchyard.model.path': tinyModel('deepseek-coder-v1'),
-          'switchyard.engine.executionProviders': ['cpu'],
-          'switchyard.model.quantization': 'none',
+          ...tinyModelSettings(),
         },
       });
       await h().recorded('startup', async () => {

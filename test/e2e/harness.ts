@@ -30,8 +30,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserServer, type FrameLocator, type Locator, type Page } from 'playwright-core';
 import { repoDir } from '../helpers/paths.ts';
+import { tinyModel } from '../helpers/tiny-model.ts';
 import { killGroup, ownGroup, RUN_MARKER, sweepMarked } from './procs.ts';
 
+
+/** Workspace settings that run the local engine on the tiny random-weight model, fp32 on the CPU (fast and exact). */
+export function tinyModelSettings(): Record<string, unknown> {
+  return {
+    'switchyard.model.path': tinyModel('deepseek-coder-v1'),
+    'switchyard.engine.executionProviders': ['cpu'],
+    'switchyard.model.quantization': 'none',
+  };
+}
 
 /** The demo workspace's main.py that both end-to-end files open (their line numbers refer to it). */
 export const MAIN_PY = `def add(a, b):
