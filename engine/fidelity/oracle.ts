@@ -146,7 +146,7 @@ export async function runOracleCase(caseDir: string, opts: OracleOptions): Promi
 
       // One cached decode step on a copy of the cache.
       const decodeAgg = new Agreement();
-      const branch = state.clone();
+      const branch = await state.clone();
       const dec = await session.forward(branch, [ref.decode_step.token_id]);
       decodeAgg.add(dec.logits, ref.decode_step.logits);
       all.add(dec.logits, ref.decode_step.logits);

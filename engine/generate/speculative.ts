@@ -18,7 +18,7 @@ export interface DecodeSession<S extends DecodeState> {
 }
 export interface DecodeState {
   readonly length: number;
-  trim(n: number): void;
+  trim(n: number): void | Promise<void>;
 }
 
 export interface LookupOptions {
@@ -147,7 +147,7 @@ export async function* greedyDecode<S extends DecodeState>(
     }
     // The cache now holds pending + every draft token; keep pending + the accepted ones, so that
     // out's last token is the new pending one.
-    state.trim(base + out.length);
+    await state.trim(base + out.length);
     pending = out[out.length - 1]!;
     for (const t of out) seq.push(t);
     stats.tokens += out.length;

@@ -58,6 +58,8 @@ export interface LoadModelResult {
   modelType: string;
   provider: string;
   providerAttempts: { provider: string; ok: boolean; reason?: string }[];
+  /** Where the KV cache (and the prefix cache's entries) live: 'gpu-buffer' = on the WebGPU device. */
+  kvCache: 'cpu' | 'gpu-buffer';
   quant: Quant;
   fromCache: boolean;
   contextLength: number;

@@ -11,7 +11,9 @@
  *
  * Use: `take(tokens)` removes and returns the best entry (trimmed to the common prefix) or a fresh
  * state; run the model; `put(tokens, state)` returns it. Taking moves the state out so no copy is
- * made; `take(..., {keep: true})` clones instead, for a prefix two live requests share.
+ * made; `take(..., {keep: true})` copies the shared prefix instead, for two live requests. States
+ * may live on the GPU (WebGPU): trims and copies then run there, and an evicted entry's device
+ * memory is freed at once.
  */
 import type { KvState } from './session.ts';
 
@@ -58,7 +60,7 @@ export class PrefixCache {
    * The state to continue `tokens` from. At most tokens.length - 1 positions are reused, so the
    * caller always runs at least the last prompt token and gets its logits.
    */
-  take(tokens: readonly number[], opts: { keep?: boolean } = {}): TakeResult {
+  async take(tokens: readonly number[], opts: { keep?: boolean } = {}): Promise<TakeResult> {
     let best = -1;
     let bestLen = 0;
     this.#entries.forEach((e, i) => {
@@ -77,13 +79,13 @@ export class PrefixCache {
     const entry = this.#entries[best]!;
     let state: KvState;
     if (opts.keep) {
-      state = entry.state.clone();
+      state = await entry.state.copy(reuse);
       entry.lastUsed = ++this.#clock;
     } else {
       this.#entries.splice(best, 1);
       state = entry.state;
+      await state.trim(reuse);
     }
-    state.trim(reuse);
     this.#stats.hits++;
     this.#stats.reusedTokens += reuse;
     this.#stats.prefilledTokens += tokens.length - reuse;
@@ -92,10 +94,17 @@ export class PrefixCache {
 
   /** Store `state`, which holds the KV of `tokens` (its first state.length of them). */
   put(tokens: readonly number[], state: KvState): void {
-    if (state.length === 0) return;
+    if (state.length === 0) {
+      state.dispose();
+      return;
+    }
     const kept = tokens.slice(0, state.length);
     // An entry that is a prefix of the new one adds nothing: drop it.
-    this.#entries = this.#entries.filter((e) => !(e.state.length <= kept.length && commonPrefix(e.tokens, kept) >= e.state.length));
+    this.#entries = this.#entries.filter((e) => {
+      const redundant = e.state.length <= kept.length && commonPrefix(e.tokens, kept) >= e.state.length;
+      if (redundant) e.state.dispose();
+      return !redundant;
+    });
     this.#entries.push({ tokens: kept, state, lastUsed: ++this.#clock });
     this.#evict();
   }
@@ -106,6 +115,7 @@ export class PrefixCache {
   }
 
   clear(): void {
+    for (const e of this.#entries) e.state.dispose();
     this.#entries = [];
   }
 
@@ -122,7 +132,9 @@ export class PrefixCache {
     let total = this.bytes;
     this.#entries.sort((a, b) => a.lastUsed - b.lastUsed);
     while (total > this.budgetBytes && this.#entries.length > 0) {
-      total -= this.#entries.shift()!.state.bytes;
+      const gone = this.#entries.shift()!;
+      total -= gone.state.bytes;
+      gone.state.dispose();
     }
   }
 }

@@ -4,6 +4,7 @@
  * the CPU, keeping the reason for the log and `info`.
  */
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
 
@@ -27,6 +28,49 @@ export function parseProviderList(s: string): ProviderName[] {
     out.push(part as ProviderName);
   }
   return out;
+}
+
+/**
+ * Software Vulkan drivers (Mesa's lavapipe, Google's SwiftShader) give WebGPU an adapter on a machine
+ * with no GPU, but they emulate the GPU on the CPU and run our graphs several times slower than ORT's
+ * own CPU kernels. So WebGPU only counts real adapters unless SWITCHYARD_WEBGPU_SOFTWARE=1, which the
+ * tests set to run the WebGPU path (device-resident KV, the prefix cache on it) on a CPU-only
+ * machine. The Vulkan loader (1.3.234+) skips drivers whose manifest name matches these globs.
+ */
+const SOFTWARE_VULKAN_MANIFESTS = ['*lvp_icd*', '*swiftshader*'];
+
+export function softwareGpuAllowed(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.SWITCHYARD_WEBGPU_SOFTWARE === '1';
+}
+
+/** `env` with software Vulkan drivers hidden (unless allowed), for this process or a child. */
+export function withGpuPolicy(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (softwareGpuAllowed(env)) return env;
+  const own = (env.VK_LOADER_DRIVERS_DISABLE ?? '').split(',').filter(Boolean);
+  const merged = [...own, ...SOFTWARE_VULKAN_MANIFESTS.filter((g) => !own.includes(g))];
+  return { ...env, VK_LOADER_DRIVERS_DISABLE: merged.join(',') };
+}
+
+/** Whether a software Vulkan driver is installed where the Linux loader looks (for the skip reason). */
+function softwareVulkanInstalled(): boolean {
+  if (process.platform !== 'linux') return false;
+  for (const dir of ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d']) {
+    try {
+      if (fs.readdirSync(dir).some((f) => /lvp_icd|swiftshader/.test(f))) return true;
+    } catch {
+      // no such folder
+    }
+  }
+  return false;
+}
+
+let policyApplied = false;
+/** Applies the policy to this process before ORT creates its Dawn instance (first WebGPU session). */
+function applyGpuPolicy(): void {
+  if (policyApplied) return;
+  policyApplied = true;
+  const v = withGpuPolicy(process.env).VK_LOADER_DRIVERS_DISABLE;
+  if (v !== undefined) process.env.VK_LOADER_DRIVERS_DISABLE = v;
 }
 
 function availableHere(p: ProviderName): string | null {
@@ -75,6 +119,9 @@ export function tidyReason(provider: ProviderName, reason: string): string {
   if (provider === 'cuda' && /load shared library/i.test(r)) {
     r += ' (needs CUDA 12, cuDNN 9 and the onnxruntime-node CUDA provider: see the README, GPU)';
   }
+  if (provider === 'webgpu' && /no supported adapters/i.test(r) && !softwareGpuAllowed() && softwareVulkanInstalled()) {
+    r += ' (software Vulkan drivers such as llvmpipe are skipped, they are slower than the CPU provider; SWITCHYARD_WEBGPU_SOFTWARE=1 uses them)';
+  }
   return r;
 }
 
@@ -92,6 +139,7 @@ export async function isolatedProviderVerdicts(providers: ProviderName[]): Promi
     const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
     const r = spawnSync(process.execPath, ['-e', PROBE_SCRIPT, ortPath, ...ask], {
       input: Buffer.from(await probeModel()).toString('base64'),
+      env: withGpuPolicy(process.env),
       encoding: 'utf8',
       timeout: 60_000,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -118,10 +166,12 @@ export async function createSessionWithFallback(
   preference: ProviderName[],
   base: ort.InferenceSession.SessionOptions,
   log: (line: string) => void = () => {},
+  perProvider: Partial<Record<ProviderName, ort.InferenceSession.SessionOptions>> = {},
 ): Promise<{ session: ort.InferenceSession; provider: ProviderName; attempts: ProviderAttempt[] }> {
   const attempts: ProviderAttempt[] = [];
   const order = preference.includes('cpu') ? preference : [...preference, 'cpu' as const];
   const verdicts = await isolatedProviderVerdicts(order);
+  applyGpuPolicy();
   for (const provider of order) {
     const unavailable = verdicts.get(provider);
     if (unavailable) {
@@ -129,7 +179,8 @@ export async function createSessionWithFallback(
       continue;
     }
     try {
-      const session = await ort.InferenceSession.create(modelPath, { ...base, executionProviders: [provider] });
+      const extra = perProvider[provider] ?? {};
+      const session = await ort.InferenceSession.create(modelPath, { ...base, ...extra, executionProviders: extra.executionProviders ?? [provider] });
       attempts.push({ provider, ok: true });
       for (const a of attempts) if (!a.ok) log(`execution provider ${a.provider} skipped: ${a.reason}`);
       return { session, provider, attempts };

@@ -131,6 +131,7 @@ export class Engine {
       modelType: facts.modelType,
       provider: model.session.provider,
       providerAttempts: model.session.attempts,
+      kvCache: model.session.kvLocation,
       quant,
       fromCache: model.built.fromCache,
       contextLength,
@@ -138,7 +139,7 @@ export class Engine {
       fimFormat: formats.fim?.family ?? null,
       hasChatTemplate: !!model.tokenizer.chatTemplate,
     };
-    this.log('info', `loaded ${facts.architecture} on ${info.provider} (${quant}); memory estimate ${estimateLine}`);
+    this.log('info', `loaded ${facts.architecture} on ${info.provider} (${quant}, KV cache on ${info.kvCache === 'gpu-buffer' ? 'the GPU' : 'the host'}); memory estimate ${estimateLine}`);
     this.#loaded = {
       model,
       info,

@@ -78,7 +78,7 @@ export async function generate(ctx: GenerateContext, job: GenerateJob): Promise<
   const maxTokens = Math.max(0, Math.min(job.maxTokens, ctx.contextLength - prompt.length));
   const session = turnTaking(ctx, job);
 
-  const { state, reused } = ctx.cache.take(prompt);
+  const { state, reused } = await ctx.cache.take(prompt);
   const out: number[] = [];
   let text = '';
   let finish: FinishReason = 'length';
@@ -177,7 +177,7 @@ export async function generate(ctx: GenerateContext, job: GenerateJob): Promise<
     // The state holds the prompt and the generated tokens but the last one (a speculative batch cut
     // short by a stop may hold a few more: trim them so cache entries and their tokens agree).
     const tokens = prompt.concat(out);
-    if (state.length > tokens.length) state.trim(tokens.length);
+    if (state.length > tokens.length) await state.trim(tokens.length);
     ctx.cache.put(tokens, state);
   }
   return { text, ids: out, finishReason: finish, usage };

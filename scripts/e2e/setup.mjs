@@ -15,10 +15,11 @@
 // postinstall runs `npx node-gyp` (npm_config_yes) and node-gyp needs local Node headers
 // (npm_config_nodedir); argon2 would download a prebuilt binary from GitHub
 // (npm_config_build_from_source).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aptInstall as aptInstallWith, run as runLogged, SetupError, which } from '../lib/apt.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CACHE = path.join(REPO, '.cache', 'e2e');
@@ -31,23 +32,8 @@ const MARKER = path.join(CODE_SERVER_DIR, '.installed.json');
 const LOG = path.join(CACHE, 'setup.log');
 const T0 = Date.now();
 
-class SetupError extends Error {}
-
 function say(msg) {
   console.log(`[e2e setup ${((Date.now() - T0) / 1000).toFixed(1)}s] ${msg}`);
-}
-
-function which(cmd) {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const p = path.join(dir, cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      // keep looking
-    }
-  }
-  return null;
 }
 
 /** What the installed code-server was built for; native modules must match Node's ABI. */
@@ -80,59 +66,12 @@ function missing(list) {
   return list.filter((p) => !p.present()).map((p) => p.pkg);
 }
 
-/** argv prefix that runs apt-get as root: nothing when root, `sudo -n` when that works. */
-function asRoot(pkgs) {
-  if (process.env.SWITCHYARD_E2E_SKIP_APT === '1') {
-    throw new SetupError(`missing Debian packages: ${pkgs.join(' ')} (SWITCHYARD_E2E_SKIP_APT=1, so not installing them)`);
-  }
-  if (!which('apt-get')) {
-    throw new SetupError(`missing packages: ${pkgs.join(' ')}; there is no apt-get here, install them with your package manager`);
-  }
-  if (process.getuid?.() === 0) return [];
-  if (which('sudo') && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0) return ['sudo', '-n'];
-  throw new SetupError(
-    `missing Debian packages: ${pkgs.join(' ')}; not root and no password-less sudo. Run:\n` +
-      `  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${pkgs.join(' ')}`,
-  );
-}
-
-let aptUpdated = false;
-
-/** Runs a command with output appended to the setup log; resolves on exit 0, else throws with the log tail. */
 function run(cmd, args, opts = {}, logFile = LOG) {
-  return new Promise((resolve, reject) => {
-    const log = fs.openSync(logFile, 'a');
-    fs.writeSync(log, `\n$ ${cmd} ${args.join(' ')}\n`);
-    const child = spawn(cmd, args, { stdio: ['ignore', log, log], ...opts });
-    child.on('error', (e) => {
-      fs.closeSync(log);
-      reject(new SetupError(`cannot run ${cmd}: ${e.message}`));
-    });
-    child.on('exit', (code, signal) => {
-      fs.closeSync(log);
-      if (code === 0) return resolve();
-      const tail = fs.readFileSync(logFile, 'utf8').split('\n').slice(-40).join('\n');
-      reject(new SetupError(`${cmd} ${args.slice(0, 4).join(' ')} ... failed (${signal ?? `exit ${code}`}); last lines of ${logFile}:\n${tail}`));
-    });
-  });
+  return runLogged(cmd, args, opts, logFile);
 }
 
-async function aptInstall(pkgs, logFile = LOG) {
-  if (pkgs.length === 0) return;
-  const pre = asRoot(pkgs);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const apt = (args) => run(pre[0] ?? 'apt-get', [...pre.slice(1), ...(pre.length ? ['apt-get'] : []), ...args], { env }, logFile);
-  if (!aptUpdated) {
-    say('apt-get update');
-    await apt(['update', '-q']);
-    aptUpdated = true;
-  }
-  say(`apt-get install ${pkgs.join(' ')}`);
-  try {
-    await apt(['install', '-y', '-q', '--no-install-recommends', ...pkgs]);
-  } catch (e) {
-    throw new SetupError(`could not install Debian packages ${pkgs.join(' ')}:\n${e.message}`);
-  }
+function aptInstall(pkgs, logFile = LOG) {
+  return aptInstallWith(pkgs, { logFile, say });
 }
 
 // --- code-server ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { formatCase, oracleCases, runOracleCase } from '../../../engine/fidelity/oracle.ts';
 import { sharedDir } from '../../helpers/paths.ts';
+import { assertProvider, WEBGPU_SKIPPED } from '../../helpers/webgpu.ts';
 
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-fidelity-'));
 after(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
@@ -26,6 +27,20 @@ describe('fidelity float32 (cpu)', () => {
       assert.ok(r.routingTotal > 0, 'the case records routing');
       assert.equal(r.routingMatched, r.routingTotal, formatCase(r, 'none'));
       assert.ok(r.pass);
+    });
+  }
+});
+
+// The same references on WebGPU, with the cache on the device (in CI the adapter is lavapipe, which
+// runs WGSL on the CPU: a few architectures, not all eight, to keep CI short). One per family.
+describe('fidelity float32 (webgpu)', { skip: WEBGPU_SKIPPED && 'SWITCHYARD_SKIP_WEBGPU=1' }, () => {
+  for (const name of ['deepseek_v2_lite', 'deepseek_v2', 'deepseek_v3', 'qwen2_moe', 'qwen3_moe', 'mixtral']) {
+    it(name, async () => {
+      const r = await runOracleCase(path.join(sharedDir(), 'oracle', name), { quant: 'none', providers: ['webgpu'], cacheDir, tolerance: 1e-4 });
+      assertProvider(r.provider, 'webgpu');
+      assert.ok(r.prefillMaxAbs <= 1e-4 && r.decodeMaxAbs <= 1e-4, formatCase(r, 'none'));
+      assert.equal(r.greedyMatched, r.greedyTotal, formatCase(r, 'none'));
+      assert.equal(r.routingMatched, r.routingTotal, formatCase(r, 'none'));
     });
   }
 });

@@ -22,6 +22,7 @@ import { argmax } from '../../../engine/runtime/sampler.ts';
 import type { KvState, ModelSession } from '../../../engine/runtime/session.ts';
 import { sharedDir } from '../../helpers/paths.ts';
 import { tinyModel } from '../../helpers/tiny-model.ts';
+import { assertProvider, WEBGPU_SKIPPED } from '../../helpers/webgpu.ts';
 
 async function collect<S extends { length: number; trim(n: number): void }>(
   session: DecodeSession<S>,
@@ -224,9 +225,9 @@ interface RealCheck {
 async function checkModel(session: ModelSession, prompt: number[], n: number): Promise<RealCheck> {
   const st = session.newState();
   const pre = await session.forward(st, prompt);
-  const ref = await plainGreedy(session, st.clone(), pre.logits, n);
+  const ref = await plainGreedy(session, (await st.clone()), pre.logits, n);
 
-  const spec = st.clone();
+  const spec = (await st.clone());
   const r = await collect(session, spec, pre.logits, { maxTokens: n, lookup: {}, context: prompt });
   const diverge = ref.findIndex((t, i) => t !== r.tokens[i]);
   assert.equal(diverge, -1, `speculative output leaves plain greedy at token ${diverge}`);
@@ -240,13 +241,13 @@ async function checkModel(session: ModelSession, prompt: number[], n: number): P
   for (let i = 0; i < cont.logits.length; i++) d = Math.max(d, Math.abs(cont.logits[i]! - fresh.logits[i]!));
   assert.ok(d < 1e-4, `continued cache differs from a fresh prefill by ${d}`);
 
-  const plain = await collect(session, st.clone(), pre.logits, { maxTokens: n, lookup: null, context: prompt });
+  const plain = await collect(session, (await st.clone()), pre.logits, { maxTokens: n, lookup: null, context: prompt });
   assert.deepEqual(plain.tokens, ref);
 
   // Stop at the first occurrence of a token from the second half.
   const stopTok = ref[Math.floor(n * 0.6)]!;
   const at = ref.indexOf(stopTok);
-  const stopSt = st.clone();
+  const stopSt = (await st.clone());
   const s = await collect(session, stopSt, pre.logits, { maxTokens: n, stopIds: [stopTok], lookup: {}, context: prompt });
   assert.deepEqual(s.tokens, ref.slice(0, at + 1));
   assert.equal(s.stats.finish, 'stop');
@@ -256,7 +257,7 @@ async function checkModel(session: ModelSession, prompt: number[], n: number): P
   const ac = new AbortController();
   const abortStats = newDecodeStats();
   let batches = 0;
-  for await (const b of greedyDecode(session, st.clone(), pre.logits, { maxTokens: n, lookup: {}, context: prompt, signal: ac.signal, stats: abortStats })) {
+  for await (const b of greedyDecode(session, (await st.clone()), pre.logits, { maxTokens: n, lookup: {}, context: prompt, signal: ac.signal, stats: abortStats })) {
     assert.ok(b.length > 0);
     if (++batches === 2) ac.abort();
   }
@@ -285,6 +286,20 @@ describe('greedyDecode on built models', () => {
       }
     });
   }
+
+  // With the cache on the GPU every rejected draft is trimmed on the device.
+  test('oracle deepseek_v2_lite on WebGPU (cache on the device): lookup equals plain greedy', { skip: WEBGPU_SKIPPED && 'SWITCHYARD_SKIP_WEBGPU=1' }, async (t) => {
+    const m = await loadModel(path.join(sharedDir(), 'oracle', 'deepseek_v2_lite'), { quant: 'none', providers: ['webgpu'], cacheDir });
+    try {
+      assertProvider(m.session.provider, 'webgpu', m.session.attempts);
+      assert.equal(m.session.kvLocation, 'gpu-buffer');
+      const r = await checkModel(m.session, idsPrompt, N);
+      assert.ok(r.stats.accepted > 0 && r.stats.accepted < r.stats.drafted, 'both accepted and rejected drafts should occur');
+      t.diagnostic(`webgpu: ${JSON.stringify(r.stats)}`);
+    } finally {
+      await m.close();
+    }
+  });
 
   for (const tok of ['deepseek-coder-v1', 'qwen2.5-coder'] as const) {
     test(`tiny ${tok} model: a refactor prompt decodes the same with lookup`, async (t) => {

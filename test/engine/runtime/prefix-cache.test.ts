@@ -1,6 +1,7 @@
 /**
- * The prefix cache on a real session (the deepseek_v2_lite oracle checkpoint, MLA latent cache):
- * longest-prefix reuse, continuation equal to a fresh run, LRU eviction under a byte budget.
+ * The prefix cache on a real session (the deepseek_v2_lite oracle checkpoint, MLA latent cache), on
+ * the CPU and with the cache on the GPU (WebGPU): longest-prefix reuse, continuation equal to a fresh
+ * run, LRU eviction under a byte budget.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,34 +12,38 @@ import { loadModel, type LoadedModel } from '../../../engine/runtime/load.ts';
 import { PrefixCache } from '../../../engine/runtime/prefix-cache.ts';
 import { sharedDir } from '../../helpers/paths.ts';
 import { maxAbsDiff } from '../../helpers/numeric.ts';
+import { assertProvider, TEST_PROVIDERS } from '../../helpers/webgpu.ts';
 
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-prefix-'));
-let m: LoadedModel;
-before(async () => {
-  m = await loadModel(path.join(sharedDir(), 'oracle', 'deepseek_v2_lite'), { quant: 'none', providers: ['cpu'], cacheDir });
-});
-after(async () => {
-  await m?.close();
-  fs.rmSync(cacheDir, { recursive: true, force: true });
-});
+after(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
 
 const seq = (n: number, salt = 0) => Array.from({ length: n }, (_, i) => 3 + ((i * 37 + salt * 101) % 300));
 
 
-describe('PrefixCache', () => {
+for (const ep of TEST_PROVIDERS) describe(`PrefixCache (${ep})`, () => {
+  let m: LoadedModel;
+  before(async () => {
+    m = await loadModel(path.join(sharedDir(), 'oracle', 'deepseek_v2_lite'), { quant: 'none', providers: [ep], cacheDir });
+    assertProvider(m.session.provider, ep, m.session.attempts);
+  });
+  after(async () => {
+    await m?.close();
+  });
+
   test('a changed tail reuses the common prefix and gives the same logits as a fresh run', async () => {
     const s = m.session;
     const cache = new PrefixCache(1 << 30, () => s.newState());
     const a = seq(40);
-    const first = cache.take(a);
+    const first = await cache.take(a);
     assert.equal(first.reused, 0);
     await s.forward(first.state, a);
     cache.put(a, first.state);
 
     const b = [...a.slice(0, 33), 7, 8, 9];
-    const t = cache.take(b);
+    const t = await cache.take(b);
     assert.equal(t.reused, 33);
     assert.equal(t.state.length, 33);
+    assert.equal(t.state.location, m.session.kvLocation);
     const r1 = await s.forward(t.state, b.slice(t.reused));
     const r2 = await s.forward(s.newState(), b);
     assert.ok(maxAbsDiff(r1.logits, r2.logits) < 1e-5);
@@ -54,10 +59,10 @@ describe('PrefixCache', () => {
     const s = m.session;
     const cache = new PrefixCache(1 << 30, () => s.newState());
     const a = seq(20, 1);
-    const t = cache.take(a);
+    const t = await cache.take(a);
     await s.forward(t.state, a);
     cache.put(a, t.state);
-    const again = cache.take(a);
+    const again = await cache.take(a);
     assert.equal(again.reused, 19);
   });
 
@@ -66,16 +71,16 @@ describe('PrefixCache', () => {
     const cache = new PrefixCache(1 << 30, () => s.newState());
     for (const salt of [1, 2, 3]) {
       const a = seq(30, salt);
-      const t = cache.take(a);
+      const t = await cache.take(a);
       await s.forward(t.state, a);
       cache.put(a, t.state);
     }
     assert.equal(cache.stats().entries, 3);
     const q = [...seq(30, 2).slice(0, 25), 1, 2];
-    const t = cache.take(q, { keep: true });
+    const t = await cache.take(q, { keep: true });
     assert.equal(t.reused, 25);
     assert.equal(cache.stats().entries, 3);
-    const u = cache.take(q);
+    const u = await cache.take(q);
     assert.equal(u.reused, 25);
     assert.equal(cache.stats().entries, 2);
   });
@@ -88,29 +93,29 @@ describe('PrefixCache', () => {
     const cache = new PrefixCache(Math.floor(perToken * 25), () => s.newState());
     for (const salt of [1, 2]) {
       const a = seq(10, salt);
-      const t = cache.take(a);
+      const t = await cache.take(a);
       await s.forward(t.state, a);
       cache.put(a, t.state);
     }
     assert.equal(cache.stats().entries, 2);
     const c = seq(10, 3);
-    const t = cache.take(c);
+    const t = await cache.take(c);
     await s.forward(t.state, c);
     cache.put(c, t.state);
     const st = cache.stats();
     assert.ok(st.bytes <= st.budgetBytes);
     assert.equal(st.entries, 2);
-    assert.equal(cache.take(seq(10, 1)).reused, 0, 'the oldest entry was evicted');
-    assert.equal(cache.take(seq(10, 3)).reused, 9);
+    assert.equal((await cache.take(seq(10, 1))).reused, 0, 'the oldest entry was evicted');
+    assert.equal((await cache.take(seq(10, 3))).reused, 9);
   });
 
   test('an entry that is a prefix of a newer one is dropped', async () => {
     const s = m.session;
     const cache = new PrefixCache(1 << 30, () => s.newState());
     const a = seq(12, 4);
-    const t = cache.take(a);
+    const t = await cache.take(a);
     await s.forward(t.state, a);
-    cache.put(a, t.state.clone());
+    cache.put(a, await t.state.clone());
     const longer = [...a, 5, 6, 7];
     await s.forward(t.state, [5, 6, 7]);
     cache.put(longer, t.state);

@@ -16,6 +16,7 @@ const INFO: LoadModelResult = {
   modelType: 'deepseek_v2',
   provider: 'cpu',
   providerAttempts: [{ provider: 'webgpu', ok: false, reason: 'no adapter' }, { provider: 'cpu', ok: true }],
+  kvCache: 'cpu',
   quant: 'int8',
   fromCache: true,
   contextLength: 4096,
