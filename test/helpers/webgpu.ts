@@ -5,7 +5,11 @@
  * SWITCHYARD_SKIP_WEBGPU=1 leaves the WebGPU variants out (for a machine that cannot install the
  * driver); otherwise a missing adapter fails them, so CI cannot silently drop them.
  */
+import { after, before } from 'node:test';
+import * as path from 'node:path';
+import { loadModel, type LoadedModel } from '../../engine/runtime/load.ts';
 import type { ProviderName } from '../../engine/runtime/providers.ts';
+import { sharedDir } from './paths.ts';
 
 // Must be set before this process creates its first WebGPU session (the Vulkan loader reads it then).
 process.env.SWITCHYARD_WEBGPU_SOFTWARE = '1';
@@ -23,4 +27,20 @@ export function assertProvider(got: string, want: ProviderName, attempts: { prov
     `expected the ${want} provider, got ${got} (${why}). For WebGPU without a GPU run \`node scripts/webgpu/setup.mjs\` ` +
       '(installs Mesa lavapipe), or set SWITCHYARD_SKIP_WEBGPU=1 to leave the WebGPU tests out',
   );
+}
+
+/**
+ * Loads an oracle checkpoint (float32) on `ep` before the enclosing suite's tests and closes it
+ * after; call the returned function inside a test for the model.
+ */
+export function oracleOn(ep: ProviderName, name: string, cacheDir: string): () => LoadedModel {
+  let m: LoadedModel | undefined;
+  before(async () => {
+    m = await loadModel(path.join(sharedDir(), 'oracle', name), { quant: 'none', providers: [ep], cacheDir });
+    assertProvider(m.session.provider, ep, m.session.attempts);
+  });
+  after(async () => {
+    await m?.close();
+  });
+  return () => m!;
 }

@@ -3,16 +3,14 @@
  * the CPU and with the cache on the GPU (WebGPU): longest-prefix reuse, continuation equal to a fresh
  * run, LRU eviction under a byte budget.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadModel, type LoadedModel } from '../../../engine/runtime/load.ts';
 import { PrefixCache } from '../../../engine/runtime/prefix-cache.ts';
-import { sharedDir } from '../../helpers/paths.ts';
 import { maxAbsDiff } from '../../helpers/numeric.ts';
-import { assertProvider, TEST_PROVIDERS } from '../../helpers/webgpu.ts';
+import { oracleOn, TEST_PROVIDERS } from '../../helpers/webgpu.ts';
 
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-prefix-'));
 after(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
@@ -21,17 +19,10 @@ const seq = (n: number, salt = 0) => Array.from({ length: n }, (_, i) => 3 + ((i
 
 
 for (const ep of TEST_PROVIDERS) describe(`PrefixCache (${ep})`, () => {
-  let m: LoadedModel;
-  before(async () => {
-    m = await loadModel(path.join(sharedDir(), 'oracle', 'deepseek_v2_lite'), { quant: 'none', providers: [ep], cacheDir });
-    assertProvider(m.session.provider, ep, m.session.attempts);
-  });
-  after(async () => {
-    await m?.close();
-  });
+  const model = oracleOn(ep, 'deepseek_v2_lite', cacheDir);
 
   test('a changed tail reuses the common prefix and gives the same logits as a fresh run', async () => {
-    const s = m.session;
+    const s = model().session;
     const cache = new PrefixCache(1 << 30, () => s.newState());
     const a = seq(40);
     const first = await cache.take(a);
@@ -43,7 +34,7 @@ for (const ep of TEST_PROVIDERS) describe(`PrefixCache (${ep})`, () => {
     const t = await cache.take(b);
     assert.equal(t.reused, 33);
     assert.equal(t.state.length, 33);
-    assert.equal(t.state.location, m.session.kvLocation);
+    assert.equal(t.state.location, model().session.kvLocation);
     const r1 = await s.forward(t.state, b.slice(t.reused));
     const r2 = await s.forward(s.newState(), b);
     assert.ok(maxAbsDiff(r1.logits, r2.logits) < 1e-5);
@@ -56,7 +47,7 @@ for (const ep of TEST_PROVIDERS) describe(`PrefixCache (${ep})`, () => {
   });
 
   test('an identical prompt reuses all but its last token (whose logits the caller needs)', async () => {
-    const s = m.session;
+    const s = model().session;
     const cache = new PrefixCache(1 << 30, () => s.newState());
     const a = seq(20, 1);
     const t = await cache.take(a);
@@ -67,7 +58,7 @@ for (const ep of TEST_PROVIDERS) describe(`PrefixCache (${ep})`, () => {
   });
 
   test('the best of several entries is chosen; keep: true clones and leaves the entry', async () => {
-    const s = m.session;
+    const s = model().session;
     const cache = new PrefixCache(1 << 30, () => s.newState());
     for (const salt of [1, 2, 3]) {
       const a = seq(30, salt);
@@ -86,7 +77,7 @@ for (const ep of TEST_PROVIDERS) describe(`PrefixCache (${ep})`, () => {
   });
 
   test('eviction keeps the total under the budget, least recently used first', async () => {
-    const s = m.session;
+    const s = model().session;
     const probe = s.newState();
     await s.forward(probe, seq(10));
     const perToken = probe.bytes / 10;
@@ -110,7 +101,7 @@ for (const ep of TEST_PROVIDERS) describe(`PrefixCache (${ep})`, () => {
   });
 
   test('an entry that is a prefix of a newer one is dropped', async () => {
-    const s = m.session;
+    const s = model().session;
     const cache = new PrefixCache(1 << 30, () => s.newState());
     const a = seq(12, 4);
     const t = await cache.take(a);

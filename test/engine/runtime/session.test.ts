@@ -4,17 +4,17 @@
  * are independent, the cache holds exactly the MLA latent, and on WebGPU it stays on the device
  * between steps and equals the CPU's.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadModel, type LoadedModel } from '../../../engine/runtime/load.ts';
+import { loadModel } from '../../../engine/runtime/load.ts';
 import { kvBytesPerToken } from '../../../engine/model/spec.ts';
 import { sharedDir } from '../../helpers/paths.ts';
 import { maxAbsDiff } from '../../helpers/numeric.ts';
 import { argmax } from '../../../engine/runtime/sampler.ts';
-import { assertProvider, TEST_PROVIDERS } from '../../helpers/webgpu.ts';
+import { assertProvider, oracleOn, TEST_PROVIDERS } from '../../helpers/webgpu.ts';
 
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-session-'));
 after(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
@@ -25,17 +25,10 @@ const C = [200, 201, 202, 203];
 
 
 for (const ep of TEST_PROVIDERS) describe(`ModelSession (${ep})`, () => {
-  let m: LoadedModel;
-  before(async () => {
-    m = await loadModel(path.join(sharedDir(), 'oracle', 'deepseek_v2_lite'), { quant: 'none', providers: [ep], cacheDir });
-    assertProvider(m.session.provider, ep, m.session.attempts);
-  });
-  after(async () => {
-    await m?.close();
-  });
+  const model = oracleOn(ep, 'deepseek_v2_lite', cacheDir);
 
   test('prefill in chunks gives the same last logits as one prefill', async () => {
-    const s = m.session;
+    const s = model().session;
     const whole = s.newState();
     const r1 = await s.forward(whole, [...A, ...C]);
     const chunked = s.newState();
@@ -48,7 +41,7 @@ for (const ep of TEST_PROVIDERS) describe(`ModelSession (${ep})`, () => {
   });
 
   test('trim then continue equals a fresh run of the kept prefix plus the new tokens', async () => {
-    const s = m.session;
+    const s = model().session;
     const st = s.newState();
     await s.forward(st, [...A, ...B]);
     await st.trim(A.length);
@@ -61,7 +54,7 @@ for (const ep of TEST_PROVIDERS) describe(`ModelSession (${ep})`, () => {
   });
 
   test('a clone moves on independently of its original', async () => {
-    const s = m.session;
+    const s = model().session;
     const st = s.newState();
     await s.forward(st, A);
     const copy = await st.clone();
@@ -73,7 +66,7 @@ for (const ep of TEST_PROVIDERS) describe(`ModelSession (${ep})`, () => {
   });
 
   test('logitsToKeep returns that many trailing rows, matching single-row results', async () => {
-    const s = m.session;
+    const s = model().session;
     const all = await s.forward(s.newState(), A, { logitsToKeep: A.length });
     assert.equal(all.keep, A.length);
     assert.equal(all.logits.length, A.length * all.vocab);
@@ -82,20 +75,20 @@ for (const ep of TEST_PROVIDERS) describe(`ModelSession (${ep})`, () => {
   });
 
   test('the cache holds the compressed MLA latent: kv_lora_rank + rope values per token per layer', async () => {
-    const s = m.session;
+    const s = model().session;
     const st = s.newState();
     await s.forward(st, A);
-    assert.equal(st.bytes, A.length * kvBytesPerToken(m.built.spec, 4));
-    const a = m.built.spec.attention;
+    assert.equal(st.bytes, A.length * kvBytesPerToken(model().built.spec, 4));
+    const a = model().built.spec.attention;
     assert.equal(a.kind, 'mla');
   });
 
   test('forward refuses an empty chunk', async () => {
-    await assert.rejects(m.session.forward(m.session.newState(), []), /at least one token/);
+    await assert.rejects(model().session.forward(model().session.newState(), []), /at least one token/);
   });
 
   test('a copy of the first n positions equals a fresh prefill of them; trim to 0 empties', async () => {
-    const s = m.session;
+    const s = model().session;
     const st = s.newState();
     await s.forward(st, [...A, ...B]);
     const head = await st.copy(A.length);
@@ -112,7 +105,7 @@ for (const ep of TEST_PROVIDERS) describe(`ModelSession (${ep})`, () => {
 
   if (ep === 'webgpu') {
     test('the KV cache stays on the device between steps and holds what the CPU computes', async () => {
-      const s = m.session;
+      const s = model().session;
       assert.equal(s.kvLocation, 'gpu-buffer');
       const st = s.newState();
       await s.forward(st, A);
