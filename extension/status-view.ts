@@ -63,6 +63,7 @@ export function statusView(i: StatusInput): StatusView {
       const name = s.info.model.split(/[\\/]/).filter(Boolean).pop() ?? s.info.model;
       const t =
         `Switchyard: ready — ${name} (${s.info.architecture}, ${s.info.quant}) on ${s.info.provider}` +
+        (s.info.kvCache === 'gpu-buffer' ? ' (KV cache on the GPU)' : '') +
         (i.lastLatencyMs === undefined ? '' : `, last completion ${Math.round(i.lastLatencyMs)} ms`) +
         (i.completionsEnabled ? '' : '; completions are off (click to turn on)');
       return {

@@ -302,7 +302,7 @@ export class EngineHost {
         this.#setState({ kind: 'loading', percent, message: p.message });
       });
       if (gen !== this.#generation) return undefined;
-      this.deps.log('info', `model ready: ${info.architecture} (${info.modelType}) on ${info.provider}, ${info.quant}, context ${info.contextLength}, FIM ${info.fimFormat ?? 'none'}${info.fromCache ? ', from the build cache' : ''}`);
+      this.deps.log('info', `model ready: ${info.architecture} (${info.modelType}) on ${info.provider}${info.kvCache === 'gpu-buffer' ? ' (KV cache on the GPU)' : ''}, ${info.quant}, context ${info.contextLength}, FIM ${info.fimFormat ?? 'none'}${info.fromCache ? ', from the build cache' : ''}`);
       for (const a of info.providerAttempts) if (!a.ok) this.deps.log('info', `execution provider ${a.provider} skipped: ${a.reason}`);
       this.#setState({ kind: 'ready', info, pid });
       this.deps.trace({ event: 'engine-ready', pid, provider: info.provider, model: info.model });

@@ -25,6 +25,9 @@ describe('status bar view', () => {
     assert.match(v.tooltip, /Switchyard: ready/);
     assert.match(v.label, /Switchyard: ready/);
     assert.match(v.tooltip, /DeepSeek-Coder-V2-Lite-Base/);
+    assert.doesNotMatch(v.tooltip, /KV cache on the GPU/);
+    const onGpu = statusView({ state: { kind: 'ready', info: { ...info, kvCache: 'gpu-buffer' }, pid: 1 }, completionsEnabled: true, modelConfigured: true });
+    assert.match(onGpu.tooltip, /on webgpu \(KV cache on the GPU\)/);
     const before = statusView({ state: { kind: 'ready', info, pid: 1 }, completionsEnabled: false, modelConfigured: true });
     assert.ok(before.text.startsWith('$(check) Switchyard'));
     assert.match(before.text, /off/);
