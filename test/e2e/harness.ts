@@ -617,11 +617,22 @@ class Instance {
 
   async runCommand(title: string): Promise<void> {
     const p = this.page;
-    await p.keyboard.press('F1');
     const input = p.locator('.quick-input-widget input.input');
-    await input.waitFor({ state: 'visible', timeout: 15_000 });
-    // fill, not typing: keys typed while something else takes the focus would land there.
-    await input.fill(`>${title}`);
+    for (let attempt = 1; ; attempt++) {
+      await p.keyboard.press('F1');
+      try {
+        await input.waitFor({ state: 'visible', timeout: 15_000 });
+        // fill, not typing: keys typed while something else takes the focus would land there.
+        await input.fill(`>${title}`, { timeout: 5_000 });
+        break;
+      } catch (e) {
+        // The workbench can close the palette right after it opens (a view or notification taking
+        // the focus on a loaded machine): open it again rather than fail.
+        if (attempt === 3) throw e;
+        log(`the command palette closed before "${title}" could be entered; opening it again`);
+        await p.keyboard.press('Escape').catch(() => {});
+      }
+    }
     const row = p.locator('.quick-input-list .monaco-list-row').filter({ has: p.locator('.label-name', { hasText: exactly(title) }) }).first();
     try {
       await row.waitFor({ timeout: 15_000 });
