@@ -156,6 +156,8 @@ function h(): VsCode {
 }
 
 const norm = (t: string) => t.replace(/\s+/g, ' ').trim();
+/** Text without whitespace and the ASCII characters markdown may consume or add. */
+const unmarked = (t: string) => t.replace(/[\s\\*_`#>~|[\]()!<-]/g, '');
 
 /** The chat webview's document. */
 const chat = (): FrameLocator => h().webview();
@@ -410,7 +412,9 @@ describe('Switchyard chat, refactors and remote endpoint in VS Code', { timeout:
       assert.ok(!result.error, `chat-result has an error: ${String(result.error)}`);
       const shown = await turn.locator('.turn-body').innerText();
       assert.ok(norm(String(result.text)).length > 0, `the engine answered nothing: ${JSON.stringify(result)}`);
-      assert.equal(norm(shown), norm(String(result.text)), 'the answer shown differs from the engine\'s (chat-result text)');
+      // The view renders markdown: a random-weight model's text can hold backslash escapes (`\\;`
+      // shows as `;`), emphasis marks and the like, so compare what is left without markdown syntax.
+      assert.equal(unmarked(shown), unmarked(String(result.text)), 'the answer shown differs from the engine\'s (chat-result text)');
       log(`answer (${result.finishReason}), ${growing.length} growing observations of ${obs.length}: ${short(shown)}`);
     });
   });
