@@ -72,7 +72,7 @@ export class KvState {
     const [b, h, T, d] = t.dims as number[];
     if (n === 0 || T === 0) {
       if (replace) disposeTensor(t);
-      return new ort.Tensor('float32', new Float32Array(0), [b!, h!, 0, d!]);
+      return emptyLike(t);
     }
     if (this.device) {
       const out = await this.device.prefix(t, n);
@@ -101,8 +101,10 @@ export class KvState {
 
   /** Frees device memory now rather than when the garbage collector gets to it. */
   dispose(): void {
-    for (const t of this.tensors.values()) disposeTensor(t);
-    for (const [name, t] of this.tensors) this.tensors.set(name, new ort.Tensor('float32', new Float32Array(0), [...(t.dims as number[]).slice(0, 2), 0, (t.dims as number[])[3]!]));
+    for (const [name, t] of this.tensors) {
+      disposeTensor(t);
+      this.tensors.set(name, emptyLike(t));
+    }
     this.length = 0;
   }
 
@@ -112,6 +114,12 @@ export class KvState {
     for (const t of this.tensors.values()) n += 4 * (t.dims as number[]).reduce((a, x) => a * x, 1);
     return n;
   }
+}
+
+/** A host tensor of t's [B, H, 0, D] shape: no positions yet. */
+function emptyLike(t: ort.Tensor): ort.Tensor {
+  const [b, h, , d] = t.dims as number[];
+  return new ort.Tensor('float32', new Float32Array(0), [b!, h!, 0, d!]);
 }
 
 function disposeTensor(t: ort.Tensor): void {
