@@ -4,7 +4,11 @@
  * in its own child process so peak RSS is that build's alone. Prints numbers; asserts nothing.
  *
  *   --quant none,int8,int4   which builds (default all three)
+ *   --experts dispatch,fused how routed experts run (default both on the CPU: each is the other's
+ *                            baseline, in the same run; fused on a GPU provider)
  *   --ep LIST                execution-provider preference (default webgpu,cuda,dml,coreml,cpu)
+ *   --profile                also break one decode step down (ORT's per-node profile by op type,
+ *                            session-run overhead, JavaScript time) at depth 0 and at --depth
  *   --layers N               override the layer count (default 12)
  *   --prefill N              prompt length for the prefill figure (default 512)
  *   --depth N                cache depth for the deep decode figure (default 4096)
@@ -26,10 +30,28 @@ import { specFromConfig } from '../engine/model/spec.ts';
 import { DEFAULT_PREFERENCE, parseProviderList } from '../engine/runtime/providers.ts';
 import { argmax } from '../engine/runtime/sampler.ts';
 import { ModelSession, type KvState } from '../engine/runtime/session.ts';
+import type { ExpertMode } from '../engine/runtime/experts.ts';
+import { summariseProfiles } from '../engine/runtime/profile.ts';
+import { DispatchRunner } from '../engine/runtime/runners.ts';
 import { ensureSyntheticCheckpoint, LITE_SCALED, type SyntheticShape } from './synthetic-checkpoint.ts';
+
+interface ProfileRow {
+  depth: number;
+  step_ms: number;
+  /** ms per step by op type, experts' sessions and the rest apart. */
+  ops: { where: 'experts' | 'model'; op: string; ms: number; calls: number }[];
+  /** ORT's own run time summed over sessions, ms per step; and the number of session runs. */
+  ort_run_ms: number;
+  session_runs: number;
+  /** Expert dispatch in JavaScript (gather rows, sum outputs), ms per step. */
+  dispatch_js_ms: number;
+  /** Bytes of cache tensors that cross the binding per step (copied out of ORT into JavaScript). */
+  cache_bytes_out: number;
+}
 
 interface BenchResult {
   quant: Quant;
+  experts: string;
   provider: string;
   hash_s: number;
   build_s: number;
@@ -43,11 +65,17 @@ interface BenchResult {
   decode_tok_s_at_depth: number;
   kv_bytes_at_depth: number;
   model_bytes: number;
+  /** Weight bytes a decode step reads (all but the embedding table; routed experts: top-k of each layer's). */
+  weight_bytes_per_token: number;
   peak_rss_bytes: number;
+  profile?: ProfileRow[];
 }
 
 const options = {
   quant: { type: 'string', default: 'none,int8,int4' },
+  experts: { type: 'string' },
+  profile: { type: 'boolean', default: false },
+  keep: { type: 'boolean', default: false },
   ep: { type: 'string' },
   layers: { type: 'string' },
   prefill: { type: 'string', default: '512' },
@@ -84,6 +112,7 @@ async function decodeSteps(session: ModelSession, state: KvState, first: number,
 
 async function child(): Promise<void> {
   const quant = values.quant as Quant;
+  const experts = (values.experts ?? 'fused') as ExpertMode;
   const providers = values.ep ? parseProviderList(values.ep) : DEFAULT_PREFERENCE;
   const prefill = int('prefill', values.prefill);
   const depth = int('depth', values.depth);
@@ -97,10 +126,11 @@ async function child(): Promise<void> {
 
   t = performance.now();
   let lastPct = -1;
+  // The first mode of a quant rebuilds (the build time is one of the figures); the second reuses it.
   const built0 = await buildModel(ckpt, {
     quant,
     cacheDir: buildDir,
-    force: true,
+    force: !values.keep,
     onProgress: (p) => {
       const pct = Math.floor((100 * p.done) / Math.max(1, p.total));
       if (p.phase !== 'hashing' && pct !== lastPct && pct % 25 === 0) log(`  [${quant}] ${p.message}`);
@@ -114,22 +144,25 @@ async function child(): Promise<void> {
   if (!built.fromCache) throw new Error('second load rebuilt the model: the build cache did not hit');
   const modelBytes = fs.readdirSync(built0.dir).reduce((a, f) => a + fs.statSync(path.join(built0.dir, f)).size, 0);
 
-  const session = await ModelSession.create(built, { providers, log });
-  log(`  [${quant}] session on ${session.provider} in ${(session.createMs / 1000).toFixed(1)} s`);
+  const session = await ModelSession.create(built, { providers, log, experts });
+  const tag = `${quant}/${session.expertMode}`;
+  log(`  [${tag}] session on ${session.provider} in ${(session.createMs / 1000).toFixed(1)} s`);
 
   const ids = (n: number, salt: number) => Array.from({ length: n }, (_, i) => 2 + ((i * 7919 + salt * 104729) % (shape.vocab - 2)));
-  await session.forward(session.newState(), ids(8, 1)); // warm-up: first-run allocations and kernels
+  // Warm-up with a prompt as long as the measured one: first-run allocations of every kernel (and,
+  // dispatched, of every expert's session) are not part of the figures.
+  await session.forward(session.newState(), ids(prefill, 1));
 
   let state = session.newState();
   t = performance.now();
   await session.forward(state, ids(prefill, 2));
   const prefillTokS = prefill / ((performance.now() - t) / 1000);
-  log(`  [${quant}] prefill ${prefill}: ${prefillTokS.toFixed(1)} tok/s`);
+  log(`  [${tag}] prefill ${prefill}: ${prefillTokS.toFixed(1)} tok/s`);
 
   state = session.newState();
   const r0 = await session.forward(state, ids(1, 3));
   const decode0 = await decodeSteps(session, state, argmax(r0.logits), steps);
-  log(`  [${quant}] decode at depth 0: ${decode0.toFixed(2)} tok/s`);
+  log(`  [${tag}] decode at depth 0: ${decode0.toFixed(2)} tok/s`);
 
   // Fill the cache to `depth` with real prefill chunks (the way a long file window arrives).
   state = session.newState();
@@ -141,10 +174,20 @@ async function child(): Promise<void> {
   }
   const fillTokS = depth / ((performance.now() - t) / 1000);
   const decodeDeep = await decodeSteps(session, state, argmax(last.logits), steps);
-  log(`  [${quant}] decode at depth ${depth}: ${decodeDeep.toFixed(2)} tok/s`);
+  log(`  [${tag}] decode at depth ${depth}: ${decodeDeep.toFixed(2)} tok/s`);
+
+  // Peak RSS of the measured session alone (the profile below creates a second one).
+  const peakRss = process.resourceUsage().maxRSS * 1024;
+  let profile: ProfileRow[] | undefined;
+  if (values.profile) {
+    const shallow = session.newState();
+    await session.forward(shallow, ids(1, 5));
+    profile = [await profileDecode(built, providers, experts, shallow, steps), await profileDecode(built, providers, experts, state, steps)];
+  }
 
   const result: BenchResult = {
     quant,
+    experts: session.expertMode,
     provider: session.provider,
     hash_s: hashS,
     build_s: buildS,
@@ -158,13 +201,73 @@ async function child(): Promise<void> {
     decode_tok_s_at_depth: decodeDeep,
     kv_bytes_at_depth: state.bytes,
     model_bytes: modelBytes,
-    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    weight_bytes_per_token: weightBytesPerToken(built),
+    peak_rss_bytes: peakRss,
+    profile,
   };
   await session.release();
   ckpt.close();
-  // The bench always rebuilds (that is one of its figures), so the build is not worth keeping.
-  fs.rmSync(built.dir, { recursive: true, force: true });
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/**
+ * One decode step broken down: a second session with ONNX Runtime's profiler on continues from
+ * `state` (filled by the unprofiled one) for `steps` tokens.
+ */
+async function profileDecode(built: Awaited<ReturnType<typeof buildModel>>, providers: ReturnType<typeof parseProviderList>, experts: ExpertMode, from: KvState, steps: number): Promise<ProfileRow> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-profile-'));
+  try {
+    const session = await ModelSession.create(built, { providers, experts, profileDir: dir });
+    const state = await from.copy();
+    const depth = state.length;
+    const runner = session.runner instanceof DispatchRunner ? session.runner : null;
+    if (runner) runner.times = { pieceMs: [], runMs: 0, runs: 0, jsMs: 0 };
+    let next = 2;
+    let cacheBytes = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) {
+      const r = await session.forward(state, [next]);
+      next = argmax(r.logits);
+      // What the cache outputs carry out of ORT: the new rows of an append cache, a whole present otherwise.
+      for (const c of built.io.caches) {
+        const dims = state.tensors.get(c.past)!.dims as number[];
+        cacheBytes += 4 * dims[0]! * dims[1]! * dims[3]! * (c.append ? 1 : dims[2]!);
+      }
+    }
+    const stepMs = (performance.now() - t0) / steps;
+    session.endProfiling();
+    await session.release();
+    const ops: ProfileRow['ops'] = [];
+    const model = summariseProfiles(dir, 'session');
+    const exp = summariseProfiles(dir, 'expert');
+    for (const [where, sum] of [['model', model], ['experts', exp]] as const) {
+      for (const [op, v] of sum.byOp) ops.push({ where, op, ms: v.us / 1000 / steps, calls: v.calls / steps });
+    }
+    ops.sort((a, b) => b.ms - a.ms);
+    return {
+      depth,
+      step_ms: stepMs,
+      ops,
+      ort_run_ms: (model.runUs + exp.runUs) / 1000 / steps,
+      session_runs: (model.runs + exp.runs) / steps,
+      dispatch_js_ms: runner ? runner.times!.jsMs / steps : 0,
+      cache_bytes_out: cacheBytes / steps,
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Bytes of weights one decode step must read: the whole build less the embedding table (one row is
+ * gathered) and less the routed experts that were not chosen (top-k of each MoE layer's experts).
+ */
+function weightBytesPerToken(built: Awaited<ReturnType<typeof buildModel>>): number {
+  const embed = built.spec.vocab * built.spec.hidden * 4;
+  const m = built.spec.moe;
+  const routed = built.io.expertCuts.reduce((a, c) => a + c.bytes, 0);
+  const chosen = m ? built.io.expertCuts.reduce((a, c) => a + (c.bytes * m.topK) / m.experts, 0) : 0;
+  return built.modelBytes - embed - routed + chosen;
 }
 
 async function parent(): Promise<void> {
@@ -190,32 +293,50 @@ async function parent(): Promise<void> {
   const passOn = ['--prefill', values.prefill, '--depth', values.depth, '--decode', values.decode, '--dir', ckptDir];
   if (values.layers) passOn.push('--layers', values.layers);
   if (values.ep) passOn.push('--ep', values.ep);
+  if (values.profile) passOn.push('--profile');
+  // On a GPU provider the experts run in the fused graph (on the device, or placed on the CPU).
+  const onGpu = values.ep ? parseProviderList(values.ep)[0] !== 'cpu' : false;
+  const modes = (values.experts ?? (onGpu ? 'fused' : 'dispatch,fused')).split(',').map((m) => m.trim());
+  for (const m of modes) {
+    if (m !== 'dispatch' && m !== 'fused') {
+      console.error(`error: --experts takes dispatch and/or fused (got '${m}')`);
+      process.exit(2);
+    }
+  }
   const results: BenchResult[] = [];
   for (const q of quants) {
-    log(`build ${q}`);
-    const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', '--quant', q, ...passOn], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      encoding: 'utf8',
-      maxBuffer: 1 << 20,
-    });
-    if (r.status !== 0) {
-      console.error(`error: the ${q} run failed (exit ${r.status ?? r.signal})`);
-      process.exitCode = 1;
-      continue;
+    for (const [i, m] of modes.entries()) {
+      log(`${i === 0 ? 'build' : 'run'} ${q} (${m} experts)`);
+      const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', '--quant', q, '--experts', m, ...(i > 0 ? ['--keep'] : []), ...passOn], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        encoding: 'utf8',
+        maxBuffer: 16 << 20,
+      });
+      if (r.status !== 0) {
+        console.error(`error: the ${q} ${m} run failed (exit ${r.status ?? r.signal})`);
+        process.exitCode = 1;
+        continue;
+      }
+      const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as BenchResult;
+      results.push(res);
+      if (values.json) process.stdout.write(`${JSON.stringify(res)}\n`);
     }
-    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as BenchResult;
-    results.push(res);
-    if (values.json) process.stdout.write(`${JSON.stringify(res)}\n`);
   }
+  // The bench always rebuilds (that is one of its figures), so the builds are not worth keeping.
+  fs.rmSync(path.join(benchRoot, 'builds'), { recursive: true, force: true });
   if (values.json) return;
 
   const f1 = (x: number) => x.toFixed(1);
   const f2 = (x: number) => x.toFixed(2);
   const rows: string[][] = [
-    ['quant', 'ep', 'model on disk', 'build s', 'cached load ms', 'session s', `prefill ${values.prefill} tok/s`, 'decode tok/s @0', `decode tok/s @${values.depth}`, `fill to ${values.depth} tok/s`, 'peak RSS'],
+    ['quant', 'experts', 'ep', 'read/token', 'GB/s @0', 'model on disk', 'build s', 'cached load ms', 'session s', `prefill ${values.prefill} tok/s`, 'decode tok/s @0', `decode tok/s @${values.depth}`, `fill to ${values.depth} tok/s`, 'peak RSS'],
     ...results.map((r) => [
       r.quant,
+      r.experts,
       r.provider,
+      humanBytes(r.weight_bytes_per_token),
+      // The bandwidth the decode rate implies: bytes read per token x tokens per second.
+      ((r.weight_bytes_per_token * r.decode_tok_s_depth0) / 1e9).toFixed(1),
       humanBytes(r.model_bytes),
       f1(r.build_s),
       (r.cached_load_s * 1000).toFixed(0),
@@ -229,6 +350,23 @@ async function parent(): Promise<void> {
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   for (const r of rows) console.log(`| ${r.map((x, c) => x.padEnd(widths[c]!)).join(' | ')} |`);
+  for (const r of results) {
+    for (const p of r.profile ?? []) {
+      console.log(`\nprofile: ${r.quant}, ${r.experts} experts, decode at depth ${p.depth}: ${f2(p.step_ms)} ms/token`);
+      const other = p.step_ms - p.ort_run_ms - p.dispatch_js_ms;
+      const prow = [
+        ['where', 'op', 'ms/token', 'calls/token'],
+        ...p.ops.filter((o) => o.ms >= 0.05).map((o) => [o.where, o.op, f2(o.ms), f1(o.calls)]),
+        ['', 'all kernels', f2(p.ops.reduce((a, o) => a + o.ms, 0)), ''],
+        ['', `ORT run total (${f1(p.session_runs)} session runs)`, f2(p.ort_run_ms), ''],
+        ['JS', 'expert dispatch (gather rows, sum outputs)', f2(p.dispatch_js_ms), ''],
+        ['JS', 'binding, cache copies out, sampler, rest', f2(other), ''],
+      ];
+      const w = prow[0]!.map((_, c) => Math.max(...prow.map((x) => x[c]!.length)));
+      for (const x of prow) console.log(`| ${x.map((v, c) => v.padEnd(w[c]!)).join(' | ')} |`);
+      console.log(`(cache copied out of ORT per token: ${humanBytes(p.cache_bytes_out)})`);
+    }
+  }
   if (results[0]) console.log(`(KV cache at depth ${results[0].depth}: ${humanBytes(results[0].kv_bytes_at_depth)} float32; checkpoint hash ${f1(results[0].hash_s)} s first time)`);
 }
 

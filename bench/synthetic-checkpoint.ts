@@ -24,16 +24,20 @@ export interface SyntheticShape {
   kvLoraRank: number;
 }
 
-/** The shape the issue names: DeepSeek-Coder-V2-Lite (hidden 2048, 27 layers, 16 heads) scaled to 2 cores. */
+/**
+ * DeepSeek-Coder-V2-Lite's architecture (hidden 2048, 27 layers, 16 heads) scaled to 2 cores: the
+ * shape of the llama.cpp comparison in the README (hidden 1024, 16 heads, 12 layers, first layer
+ * dense of 2816, 64 routed experts top-6 + 2 shared of 512).
+ */
 export const LITE_SCALED: SyntheticShape = {
   hidden: 1024,
   layers: 12,
-  heads: 8,
+  heads: 16,
   experts: 64,
   topK: 6,
   shared: 2,
   moeInter: 512,
-  denseInter: 5472,
+  denseInter: 2816,
   vocab: 32256,
   kvLoraRank: 512,
 };

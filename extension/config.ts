@@ -11,6 +11,8 @@ export interface Settings {
   modelPath: string;
   quantization: Quant;
   executionProviders: string[];
+  /** GiB of GPU memory the model's weights may take (0: the adapter's, when known). */
+  gpuMemoryBudgetGiB: number;
   /** Empty: VS Code's own binary as Node (process.execPath with ELECTRON_RUN_AS_NODE=1). */
   nodePath: string;
   completionsEnabled: boolean;
@@ -38,6 +40,7 @@ export const DEFAULT_SETTINGS: Settings = {
   modelPath: '',
   quantization: 'int8',
   executionProviders: ['webgpu', 'cuda', 'cpu'],
+  gpuMemoryBudgetGiB: 0,
   nodePath: '',
   completionsEnabled: true,
   languages: { '*': true, plaintext: false, markdown: false },
@@ -57,7 +60,7 @@ export const DEFAULT_SETTINGS: Settings = {
 const QUANTS: readonly Quant[] = ['none', 'int8', 'int4'];
 
 /** Raw values keyed by the setting's name under "switchyard." (undefined = not set). */
-export type RawSettings = Partial<Record<'model.path' | 'model.quantization' | 'engine.executionProviders' | 'engine.nodePath' | 'completions.enabled' | 'completions.languages' | 'completions.debounceMs' | 'completions.maxTokens' | 'context.budgetTokens' | 'chat.maxTokens' | 'chat.budgetTokens' | 'remote.endpoint' | 'remote.model' | 'remote.timeoutSeconds' | 'remote.contextLength' | 'models.folder' | 'models.hubUrl', unknown>>;
+export type RawSettings = Partial<Record<'model.path' | 'model.quantization' | 'engine.executionProviders' | 'engine.gpuMemoryBudget' | 'engine.nodePath' | 'completions.enabled' | 'completions.languages' | 'completions.debounceMs' | 'completions.maxTokens' | 'context.budgetTokens' | 'chat.maxTokens' | 'chat.budgetTokens' | 'remote.endpoint' | 'remote.model' | 'remote.timeoutSeconds' | 'remote.contextLength' | 'models.folder' | 'models.hubUrl', unknown>>;
 
 function int(v: unknown, def: number, min: number, max: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, Math.round(v))) : def;
@@ -74,6 +77,7 @@ export function normalizeSettings(raw: RawSettings): Settings {
     quantization: QUANTS.includes(raw['model.quantization'] as Quant) ? (raw['model.quantization'] as Quant) : d.quantization,
     executionProviders:
       Array.isArray(eps) && eps.length > 0 && eps.every((e) => typeof e === 'string') ? eps.map((e: string) => e.trim().toLowerCase()) : [...d.executionProviders],
+    gpuMemoryBudgetGiB: typeof raw['engine.gpuMemoryBudget'] === 'number' && Number.isFinite(raw['engine.gpuMemoryBudget']) ? Math.min(4096, Math.max(0, raw['engine.gpuMemoryBudget'] as number)) : d.gpuMemoryBudgetGiB,
     nodePath: str(raw['engine.nodePath'], d.nodePath),
     completionsEnabled: typeof raw['completions.enabled'] === 'boolean' ? raw['completions.enabled'] : d.completionsEnabled,
     languages:

@@ -10,6 +10,7 @@ const KEYS = [
   'model.quantization',
   'engine.executionProviders',
   'engine.nodePath',
+  'engine.gpuMemoryBudget',
   'completions.enabled',
   'completions.languages',
   'completions.debounceMs',
@@ -26,7 +27,7 @@ const KEYS = [
 ] as const satisfies readonly (keyof RawSettings)[];
 
 /** Settings whose change needs a new engine (another model, build or process). */
-export const ENGINE_KEYS = ['model.path', 'model.quantization', 'engine.executionProviders', 'engine.nodePath'] as const;
+export const ENGINE_KEYS = ['model.path', 'model.quantization', 'engine.executionProviders', 'engine.gpuMemoryBudget', 'engine.nodePath'] as const;
 
 export function readSettings(): Settings {
   const c = vscode.workspace.getConfiguration('switchyard');

@@ -64,6 +64,7 @@ export function statusView(i: StatusInput): StatusView {
       const t =
         `Switchyard: ready — ${name} (${s.info.architecture}, ${s.info.quant}) on ${s.info.provider}` +
         (s.info.kvCache === 'gpu-buffer' ? ' (KV cache on the GPU)' : '') +
+        (s.info.experts && s.info.experts.mode !== 'none' ? `; ${s.info.experts.summary}` : '') +
         (i.lastLatencyMs === undefined ? '' : `, last completion ${Math.round(i.lastLatencyMs)} ms`) +
         (i.completionsEnabled ? '' : '; completions are off (click to turn on)');
       return {

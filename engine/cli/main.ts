@@ -26,6 +26,9 @@ import { startOpenAIServer } from '../http/openai.ts';
 import { Engine } from '../service/engine.ts';
 import { DEFAULT_PREFERENCE, parseProviderList, probeProvider, type ProviderName } from '../runtime/providers.ts';
 import { Sampler } from '../runtime/sampler.ts';
+import { BYTES_PER_WEIGHT } from '../runtime/memory.ts';
+import { gpuBudget, placeLayers } from '../runtime/placement.ts';
+import { defaultExpertMode, expertModeFromEnv } from '../runtime/experts.ts';
 import { StreamDecoder } from '../tokenizer/stream-decoder.ts';
 import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 
@@ -188,6 +191,22 @@ async function cmdTokenize(argv: string[]): Promise<void> {
   }
 }
 
+/** Where the routed experts would run, from config.json alone (sizes estimated at `quant`). */
+function expertsLine(spec: ReturnType<typeof specFromConfig>, totalParams: number, quant: Quant, provider: ProviderName): string {
+  const moe = spec.moe;
+  if (!moe) return 'none (dense model)';
+  if (provider === 'cpu') {
+    const mode = expertModeFromEnv() ?? defaultExpertMode(quant);
+    return mode === 'dispatch'
+      ? `on the CPU, the chosen ones dispatched per expert at ${quant} (SWITCHYARD_EXPERTS=fused: the fused kernel)`
+      : `on the CPU, in the fused kernel at ${quant} (SWITCHYARD_EXPERTS=dispatch: one session per expert)`;
+  }
+  const per = BYTES_PER_WEIGHT[quant];
+  const cuts = spec.layerKinds.flatMap((k, layer) => (k === 'moe' ? [{ layer, bytes: moe.experts * 3 * moe.intermediate * spec.hidden * per }] : []));
+  if (quant === 'none') return `on the CPU (float32: ${provider} has no float MoE kernel; int8/int4 put them on the GPU)`;
+  return `${placeLayers(cuts, totalParams * per, gpuBudget()).placement.summary.replace(/^routed experts /, '')} (estimated at ${quant})`;
+}
+
 async function cmdInfo(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { ...COMMON } });
   const ckpt = Checkpoint.open(requireModel(values.model));
@@ -195,7 +214,9 @@ async function cmdInfo(argv: string[]): Promise<void> {
     const spec = specFromConfig(ckpt.config, ckpt.configPath);
     const facts = modelFacts(spec, ckpt);
     const probe = await probeProvider(providersOf(values.ep));
-    const result = { ...facts, executionProvider: probe.provider, providerAttempts: probe.attempts, contextLength: spec.maxPositions };
+    const quant = quantOf(values.quant === 'none' && !argv.includes('--quant') ? 'int8' : values.quant);
+    const experts = expertsLine(spec, facts.totalParams, quant, probe.provider);
+    const result = { ...facts, executionProvider: probe.provider, providerAttempts: probe.attempts, contextLength: spec.maxPositions, routedExperts: experts };
     if (values.json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       return;
@@ -212,6 +233,7 @@ async function cmdInfo(argv: string[]): Promise<void> {
       `dtype               ${facts.dtype}`,
       `execution provider  ${probe.provider}` +
         (probe.attempts.some((a) => !a.ok) ? ` (skipped: ${probe.attempts.filter((a) => !a.ok).map((a) => `${a.provider}: ${a.reason}`).join('; ')})` : ''),
+      `routed experts      ${experts}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {

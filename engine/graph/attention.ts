@@ -116,6 +116,11 @@ function ropePartial(g: GraphBuilder, x: string, cos: string, sin: string, D: nu
 /**
  * MLA in absorbed form. q: [B,S,H*(nope+rope)] (rope part already de-interleaved);
  * kvA: [B,S,kvLora+rope] from kv_a_proj_with_mqa; returns the output [B,S,H*vDim] (before o_proj).
+ *
+ * The cache is append-only: the graph reads the past latent [B,1,P,C] and outputs only the new rows
+ * [B,1,S,C] (`newRowsName`); the engine appends them to its own buffer. A whole-cache `present`
+ * output would be copied by onnxruntime-node into a fresh JavaScript buffer on every step (page
+ * faults and all), which dominated decode at depth.
  */
 export function mlaAttention(
   g: GraphBuilder,
@@ -129,15 +134,18 @@ export function mlaAttention(
     rope: number;
     kvLora: number;
     vDim: number;
-    /** W_UK [H, nope, kvLora] and W_UV^T [H, kvLora + rope, vDim] (rope rows zero) as initializers. */
-    wUK: string;
-    wUVt: string;
+    /**
+     * q_nope [B,H,S,nope] -> q_nope·W_UK [B,H,S,kvLora], and oLat [B,H,S,kvLora+rope] -> oLat·W_UV^T
+     * [B,H,S,vDim] (W_UV^T's rope rows zero), per head.
+     */
+    absorbK: (qNope: string) => string;
+    absorbV: (oLat: string) => string;
     scale: number;
     cos: string;
     sin: string;
     pastLatent: string;
     mask: string;
-    presentName: string;
+    newRowsName: string;
   },
 ): string {
   const { heads: H, nope, rope, kvLora } = p;
@@ -147,16 +155,19 @@ export function mlaAttention(
   const [cKv, kPe] = g.split(p.kvA, [kvLora, rope], -1); // [B,S,kvLora], [B,S,rope]
   const cKvN = g.rmsNorm(cKv!, p.kvNorm, p.eps);
   const kPeRot = applyRope(g, g.unsqueeze(kPe!, [1]), p.cos, p.sin, rope); // [B,1,S,rope]
-  const latent = g.concat([g.unsqueeze(cKvN, [1]), kPeRot], -1); // [B,1,S,kvLora+rope]
-  const present = g.op('Concat', [p.pastLatent, latent], { axis: 2 }, { outputs: [p.presentName] }); // [B,1,T,C]
-  const qAbs = g.matmul(qNope!, p.wUK); // [B,H,S,kvLora]
+  const latent = g.op('Concat', [g.unsqueeze(cKvN, [1]), kPeRot], { axis: -1 }, { outputs: [p.newRowsName] }); // [B,1,S,C]
+  const qAbs = p.absorbK(qNope!); // [B,H,S,kvLora]
   const qCat = g.concat([qAbs, qPeRot], -1); // [B,H,S,kvLora+rope]
+  // The whole cache for this step exists only inside ONNX Runtime (its arena); the output is the new
+  // rows alone. (Scoring past and new rows apart would skip this copy too, but gives zero-sized
+  // tensors on the first prefill, which the WebGPU provider cannot hold.)
+  const present = g.concat([p.pastLatent, latent], 2); // [B,1,T,C]
   let scores = g.mul(g.matmul(qCat, g.transpose(present, [0, 1, 3, 2])), g.f32(p.scale)); // [B,H,S,T]
   scores = g.add(scores, p.mask);
   const probs = g.softmax(scores, -1);
   // Values are the latent's first kvLora columns. Slicing the cache would copy all T rows every step;
   // instead multiply by the whole latent and let W_UV^T's zero rope rows drop the extra columns.
   const oLat = g.matmul(probs, present); // [B,H,S,kvLora+rope]
-  const o = g.matmul(oLat, p.wUVt); // [B,H,S,vDim]
+  const o = p.absorbV(oLat); // [B,H,S,vDim]
   return g.reshape(g.transpose(o, [0, 2, 1, 3]), [0, 0, H * p.vDim]);
 }

@@ -260,28 +260,25 @@ export class GraphBuilder {
     return this.op('Gather', [data, indices], { axis });
   }
 
+  // ---- the graph so far (for splitting it into pieces, see partition.ts) ----------------
+
+  get graph(): GraphParts {
+    return { nodes: this.nodes, initializers: this.inits, inputs: this.inputs, outputs: this.outputs };
+  }
+
+  /** The initializer called `name` (its external location, when its bytes are in the .data file). */
+  initializerOf(name: string): TensorProto {
+    const t = this.inits.find((i) => i.name === name);
+    if (!t) throw new Error(`internal: no initializer named ${name}`);
+    return t;
+  }
+
   // ---- serialisation -----------------------------------------------------------------------
 
   finish(metadata: Record<string, string> = {}): { modelBytes: number; dataBytes: number } {
     fs.closeSync(this.fd);
-    const bytes = encodeModel({
-      irVersion: 8,
-      opsets: [
-        { domain: '', version: 17 },
-        { domain: 'com.microsoft', version: 1 },
-      ],
-      producer: 'switchyard',
-      graph: {
-        name: 'decoder',
-        nodes: this.nodes,
-        initializers: this.inits,
-        inputs: this.inputs,
-        outputs: this.outputs,
-      },
-      metadata,
-    });
-    fs.writeFileSync(this.modelPath, bytes);
-    return { modelBytes: bytes.byteLength, dataBytes: this.dataOffset };
+    const modelBytes = writeModelFile(this.modelPath, 'decoder', this.graph, metadata);
+    return { modelBytes, dataBytes: this.dataOffset };
   }
 
   abort(): void {
@@ -291,6 +288,29 @@ export class GraphBuilder {
       /* already closed */
     }
   }
+}
+
+export interface GraphParts {
+  nodes: NodeProto[];
+  initializers: TensorProto[];
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+}
+
+/** Writes one graph as a model file (opset 17 + com.microsoft); returns its size in bytes. */
+export function writeModelFile(file: string, name: string, g: GraphParts, metadata: Record<string, string> = {}): number {
+  const bytes = encodeModel({
+    irVersion: 8,
+    opsets: [
+      { domain: '', version: 17 },
+      { domain: 'com.microsoft', version: 1 },
+    ],
+    producer: 'switchyard',
+    graph: { name, nodes: g.nodes, initializers: g.initializers, inputs: g.inputs, outputs: g.outputs },
+    metadata,
+  });
+  fs.writeFileSync(file, bytes);
+  return bytes.byteLength;
 }
 
 /** Attributes that ONNX declares as float even when the value is integral (e.g. epsilon 1). */

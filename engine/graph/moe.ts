@@ -90,8 +90,34 @@ export function qmoeBlockSize(hidden: number, inter: number, bits: 4 | 8): numbe
 }
 
 /**
+ * Where a fused expert node can be cut out of the graph so the engine dispatches the chosen experts
+ * itself (partition.ts, runtime/experts.ts): the values the cut needs (x2d [N,H], indices [N,K],
+ * weights [N,K]), the value it stands for (`output` [N,H] = sum_k w_k expert_k(x)), and the fused
+ * weight initializers whose per-expert slices the dispatched expert graphs read.
+ */
+export interface ExpertsCut {
+  x2d: string;
+  indices: string;
+  weights: string;
+  output: string;
+  experts: number;
+  hidden: number;
+  inter: number;
+  topK: number;
+  /** 0 for float32; block size along K for int8/int4 (the fused QMoE's and MatMulNBits' layout). */
+  bits: 0 | 4 | 8;
+  blockSize: number;
+  /** Bytes of all this layer's routed expert weights (placement on a GPU). */
+  bytes: number;
+  /** Initializer names: fc1 [E, 2I, H] (gate/up rows interleaved), fc2 [E, H, I]. */
+  fc1: { w: string; scales?: string };
+  fc2: { w: string; scales?: string };
+}
+
+/**
  * Routed experts for x2d [N,H] given the routing; returns [N,H].
  * `expert(e)` reads one expert's weights (called once per expert, streamed to disk).
+ * `onCut` learns where the fused node can be cut out (see ExpertsCut).
  */
 export function routedExperts(
   g: GraphBuilder,
@@ -103,6 +129,7 @@ export function routedExperts(
   topK: number,
   expert: (e: number) => ExpertWeights,
   quant: Quant,
+  onCut?: (cut: ExpertsCut) => void,
 ): string {
   const sumW = g.op('ReduceSum', [routing.weights, g.i64([-1])], { keepdims: 1 }); // [N,1]
   const full = g.op('ConstantOfShape', [g.concat([g.op('Slice', [g.op('Shape', [x2d]), g.i64([0]), g.i64([1])]), g.i64([experts])], 0)], {
@@ -111,6 +138,7 @@ export function routedExperts(
   const routerIn = g.op('ScatterElements', [full, routing.indices, g.op('Log', [routing.weights])], { axis: 1 });
 
   let y: string;
+  let cut: Pick<ExpertsCut, 'fc1' | 'fc2' | 'bits' | 'blockSize' | 'bytes'> | null = null;
   if (quant === 'none') {
     // fc1 is written first while each expert's down matrix waits for fc2: a third of one layer's
     // experts in memory at most.
@@ -133,6 +161,7 @@ export function routedExperts(
         write(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
       }
     });
+    cut = { fc1: { w: fc1 }, fc2: { w: fc2 }, bits: 0, blockSize: 0, bytes: 3 * experts * inter * hidden * 4 };
     y = g.op('MoE', [x2d, routerIn, fc1, '', fc2], {
       k: topK,
       activation_type: 'swiglu',
@@ -145,8 +174,8 @@ export function routedExperts(
     const bits = QUANT_BITS[quant];
     const bs = qmoeBlockSize(hidden, inter, bits);
     const pack = 8 / bits;
-    const fc1Parts = { w: [] as Uint8Array[], s: [] as Float32Array[], z: [] as Uint8Array[] };
-    const fc2Parts = { w: [] as Uint8Array[], s: [] as Float32Array[], z: [] as Uint8Array[] };
+    const fc1Parts = { w: [] as Uint8Array[], s: [] as Float32Array[] };
+    const fc2Parts = { w: [] as Uint8Array[], s: [] as Float32Array[] };
     for (let e = 0; e < experts; e++) {
       const w = expert(e);
       const inter2 = new Float32Array(2 * inter * hidden);
@@ -154,14 +183,13 @@ export function routedExperts(
         inter2.set(w.gate.subarray(r * hidden, (r + 1) * hidden), 2 * r * hidden);
         inter2.set(w.up.subarray(r * hidden, (r + 1) * hidden), (2 * r + 1) * hidden);
       }
-      const q1 = quantizeBlockwise(inter2, 2 * inter, hidden, bits, bs || hidden);
-      const q2 = quantizeBlockwise(w.down, hidden, inter, bits, bs || inter);
+      // Symmetric (no zero points): the one form ORT's WebGPU QMoE accepts, and MatMulNBits' default.
+      const q1 = quantizeBlockwise(inter2, 2 * inter, hidden, bits, bs || hidden, true);
+      const q2 = quantizeBlockwise(w.down, hidden, inter, bits, bs || inter, true);
       fc1Parts.w.push(q1.packed);
       fc1Parts.s.push(q1.scales);
-      fc1Parts.z.push(q1.zeroPoints);
       fc2Parts.w.push(q2.packed);
       fc2Parts.s.push(q2.scales);
-      fc2Parts.z.push(q2.zeroPoints);
     }
     const cat = <T extends Uint8Array | Float32Array>(parts: T[]): Uint8Array => {
       const total = parts.reduce((a, p) => a + p.byteLength, 0);
@@ -179,12 +207,6 @@ export function routedExperts(
     const fc2w = g.weight('experts.fc2.qweight', cat(fc2Parts.w), [experts, hidden, inter / pack], DataType.UINT8);
     const fc1s = g.weight('experts.fc1.scales', new Float32Array(cat(fc1Parts.s).buffer), bs ? [experts, 2 * inter, k1] : [experts, 2 * inter]);
     const fc2s = g.weight('experts.fc2.scales', new Float32Array(cat(fc2Parts.s).buffer), bs ? [experts, hidden, k2] : [experts, hidden]);
-    // Block-wise zero points are packed along K like MatMulNBits'; per-row ones (no block that
-    // divides H and I) are packed along N, two rows per byte for 4 bits.
-    const zp1 = bs ? cat(fc1Parts.z) : packRowZeroPoints(fc1Parts.z, bits);
-    const zp2 = bs ? cat(fc2Parts.z) : packRowZeroPoints(fc2Parts.z, bits);
-    const fc1z = g.weight('experts.fc1.zero_points', zp1, bs ? [experts, 2 * inter, zp1.length / (experts * 2 * inter)] : [experts, zp1.length / experts], DataType.UINT8);
-    const fc2z = g.weight('experts.fc2.zero_points', zp2, bs ? [experts, hidden, zp2.length / (experts * hidden)] : [experts, zp2.length / experts], DataType.UINT8);
     const attrs: Record<string, number | string> = {
       k: topK,
       activation_type: 'swiglu',
@@ -195,26 +217,12 @@ export function routedExperts(
       activation_beta: 0.0,
     };
     if (bs) attrs.block_size = bs;
-    y = g.op('QMoE', [x2d, routerIn, fc1w, fc1s, '', fc2w, fc2s, '', '', '', '', fc1z, fc2z], attrs, { domain: 'com.microsoft' });
+    // Per-row scales (no block divides H and I) have no MatMulNBits form: such a layer stays fused.
+    const bytes = [...fc1Parts.w, ...fc1Parts.s, ...fc2Parts.w, ...fc2Parts.s].reduce((a, p) => a + p.byteLength, 0);
+    if (bs) cut = { fc1: { w: fc1w, scales: fc1s }, fc2: { w: fc2w, scales: fc2s }, bits, blockSize: bs, bytes };
+    y = g.op('QMoE', [x2d, routerIn, fc1w, fc1s, '', fc2w, fc2s], attrs, { domain: 'com.microsoft' });
   }
-  return g.mul(y, sumW);
-}
-
-/** Per-expert per-row zero points (one byte each, value in the low bits) packed along rows. */
-function packRowZeroPoints(parts: Uint8Array[], bits: 4 | 8): Uint8Array {
-  if (bits === 8) {
-    const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
-  }
-  const perExpert = Math.ceil(parts[0]!.length / 2);
-  const out = new Uint8Array(parts.length * perExpert);
-  parts.forEach((p, e) => {
-    for (let r = 0; r < p.length; r++) out[e * perExpert + (r >> 1)] = (out[e * perExpert + (r >> 1)] ?? 0) | ((p[r]! & 15) << (r & 1 ? 4 : 0));
-  });
-  return out;
+  const output = g.mul(y, sumW);
+  if (cut && onCut) onCut({ ...cut, x2d, indices: routing.indices, weights: routing.weights, output, experts, hidden, inter, topK });
+  return output;
 }

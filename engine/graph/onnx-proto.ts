@@ -51,7 +51,8 @@ export interface NodeProto {
 export interface ValueInfo {
   name: string;
   dataType: DataType;
-  shape: Dim[];
+  /** null: rank and dims unknown (values passed between the pieces of a split graph). */
+  shape: Dim[] | null;
 }
 
 export interface ModelProto {
@@ -184,8 +185,10 @@ function writeValueInfo(w: Writer, v: ValueInfo): void {
   w.message(2, (type) =>
     type.message(1, (tensor) => {
       tensor.int(1, v.dataType);
+      if (v.shape === null) return;
+      const dims = v.shape;
       tensor.message(2, (shape) => {
-        for (const d of v.shape) {
+        for (const d of dims) {
           shape.message(1, (dim) => {
             if (typeof d === 'number') dim.int(1, d);
             else dim.string(2, d);

@@ -15,7 +15,11 @@ export interface QuantizedMatrix {
   kBlocks: number;
 }
 
-export function quantizeBlockwise(w: Float32Array, rows: number, cols: number, bits: QuantBits, block: number): QuantizedMatrix {
+/**
+ * `symmetric`: zero point fixed at 2^(bits-1) (ORT's default when no zero points are given: WebGPU's
+ * QMoE accepts nothing else) and scale absmax / (2^(bits-1) - 1); otherwise min/max asymmetric.
+ */
+export function quantizeBlockwise(w: Float32Array, rows: number, cols: number, bits: QuantBits, block: number, symmetric = false): QuantizedMatrix {
   const kBlocks = Math.ceil(cols / block);
   const blob = (block * bits) / 8;
   const qmax = (1 << bits) - 1;
@@ -35,8 +39,10 @@ export function quantizeBlockwise(w: Float32Array, rows: number, cols: number, b
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
-      const scale = hi > lo ? (hi - lo) / qmax : 1;
-      const zp = Math.min(qmax, Math.max(0, Math.round(-lo / scale)));
+      const half = 1 << (bits - 1);
+      const absmax = Math.max(-lo, hi);
+      const scale = symmetric ? (absmax > 0 ? absmax / (half - 1) : 1) : hi > lo ? (hi - lo) / qmax : 1;
+      const zp = symmetric ? half : Math.min(qmax, Math.max(0, Math.round(-lo / scale)));
       scales[r * kBlocks + b] = scale;
       q.fill(zp);
       for (let c = c0; c < c1; c++) {

@@ -10,10 +10,11 @@ import { Checkpoint, defaultCacheDir } from '../checkpoint/checkpoint.ts';
 import { GraphBuilder } from '../graph/builder.ts';
 import type { Quant } from '../graph/linear.ts';
 import { emitDecoder, type DecoderIO } from './decoder.ts';
+import { writeDispatchPlan, type DispatchPlan } from './dispatch.ts';
 import { specFromConfig, type ModelSpec } from './spec.ts';
 
 /** Bump when the emitted graph changes, so cached builds are rebuilt. */
-export const BUILDER_VERSION = 3;
+export const BUILDER_VERSION = 11;
 
 export interface BuildProgress {
   phase: 'hashing' | 'building' | 'quantising' | 'done';
@@ -35,6 +36,8 @@ export interface BuiltModel {
   modelPath: string;
   spec: ModelSpec;
   io: DecoderIO;
+  /** The same model with its routed experts dispatched by the engine (null: no MoE layer to cut). */
+  dispatch: DispatchPlan | null;
   quant: Quant;
   key: string;
   fromCache: boolean;
@@ -46,6 +49,7 @@ interface Manifest {
   builderVersion: number;
   quant: Quant;
   io: DecoderIO;
+  dispatch: DispatchPlan | null;
   modelBytes: number;
   buildMs: number;
   checkpoint: string;
@@ -66,7 +70,7 @@ export async function buildModel(ckpt: Checkpoint, opts: BuildOptions): Promise<
   const cached = opts.force ? null : readCachedBuild(dir);
   if (cached) {
     progress({ phase: 'done', done: 1, total: 1, message: 'using cached build' });
-    return { dir, modelPath, spec, io: cached.io, quant: cached.quant, key, fromCache: true, buildMs: cached.buildMs, modelBytes: cached.modelBytes };
+    return { dir, modelPath, spec, io: cached.io, dispatch: cached.dispatch, quant: cached.quant, key, fromCache: true, buildMs: cached.buildMs, modelBytes: cached.modelBytes };
   }
 
   const t0 = performance.now();
@@ -75,12 +79,14 @@ export async function buildModel(ckpt: Checkpoint, opts: BuildOptions): Promise<
   const tmp = fs.mkdtempSync(`${dir}.tmp-`);
   const g = new GraphBuilder(path.join(tmp, 'model.onnx'));
   let io: DecoderIO;
+  let dispatch: DispatchPlan | null;
   try {
     const phase = opts.quant === 'none' ? 'building' : 'quantising';
     io = emitDecoder(g, spec, ckpt, opts.quant, (done, total) =>
       progress({ phase, done, total, message: `${phase} layer ${done}/${total}` }),
     );
     g.finish({ switchyard_builder: String(BUILDER_VERSION), model_type: spec.modelType, quant: opts.quant });
+    dispatch = writeDispatchPlan(tmp, g, io.expertCuts);
   } catch (e) {
     g.abort();
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -88,12 +94,12 @@ export async function buildModel(ckpt: Checkpoint, opts: BuildOptions): Promise<
   }
   const buildMs = performance.now() - t0;
   const modelBytes = fs.statSync(path.join(tmp, 'model.onnx')).size + fs.statSync(path.join(tmp, 'model.onnx.data')).size;
-  const manifest: Manifest = { builderVersion: BUILDER_VERSION, quant: opts.quant, io, modelBytes, buildMs, checkpoint: ckpt.dir };
+  const manifest: Manifest = { builderVersion: BUILDER_VERSION, quant: opts.quant, io, dispatch, modelBytes, buildMs, checkpoint: ckpt.dir };
   fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1));
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(tmp, dir);
   progress({ phase: 'done', done: 1, total: 1, message: `built in ${(buildMs / 1000).toFixed(1)} s` });
-  return { dir, modelPath, spec, io, quant: opts.quant, key, fromCache: false, buildMs, modelBytes };
+  return { dir, modelPath, spec, io, dispatch, quant: opts.quant, key, fromCache: false, buildMs, modelBytes };
 }
 
 /**
@@ -104,6 +110,9 @@ function readCachedBuild(dir: string): Manifest | null {
   try {
     const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
     if (m.builderVersion !== BUILDER_VERSION || !m.io) return null;
+    for (const f of [...(m.dispatch?.pieces.map((p) => p.file) ?? []), ...(m.dispatch?.cuts.flatMap((c) => c.expertFiles) ?? [])]) {
+      if (!fs.existsSync(path.join(dir, f))) return null;
+    }
     const size = fs.statSync(path.join(dir, 'model.onnx')).size + fs.statSync(path.join(dir, 'model.onnx.data')).size;
     return size === m.modelBytes ? m : null;
   } catch {

@@ -3,32 +3,41 @@
  * lm_head, with an incremental KV interface:
  *   inputs  input_ids [1,S] int64, position_ids [1,S] int64, logits_to_keep [1] int64,
  *           past.<i> per layer (MLA: latent [1,1,P,kvLora+rope]; GQA: past_key.<i>/past_value.<i>)
- *   outputs logits [1,keep,V], present.* per layer, routing.<i> [S,K] int64 per MoE layer.
+ *   outputs logits [1,keep,V], per layer the cache (MLA: kv.<i>, the S new latent rows, appended by
+ *           the engine; GQA: present_key/present_value.<i>, the whole cache), routing.<i> [S,K] int64
+ *           per MoE layer.
  */
 import { DataType, GraphBuilder } from '../graph/builder.ts';
 import { attentionMask, gqaAttention, mlaAttention, ropeTables } from '../graph/attention.ts';
 import { concatRows, linear, type Quant } from '../graph/linear.ts';
-import { route, routedExperts } from '../graph/moe.ts';
+import { route, routedExperts, type ExpertsCut } from '../graph/moe.ts';
 import type { ModelSpec } from './spec.ts';
 import { layerPrefix, moeNames, type WeightSource } from './tensor-names.ts';
 
 export interface CacheInput {
   past: string;
+  /** The output: the whole cache after this step, or (append) only this step's new rows. */
   present: string;
   shape: (number | string)[];
+  /** The output holds only the new rows; the engine appends them to its buffer (MLA's latent). */
+  append?: boolean;
 }
 
 export interface DecoderIO {
   caches: CacheInput[];
   routingOutputs: { layer: number; name: string; topK: number }[];
+  /** Per MoE layer whose experts can be dispatched by the engine: where the fused node is cut out. */
+  expertCuts: LayerCut[];
 }
+
+export type LayerCut = ExpertsCut & { layer: number };
 
 export function cacheLayout(spec: ModelSpec): CacheInput[] {
   const out: CacheInput[] = [];
   const a = spec.attention;
   for (let i = 0; i < spec.layers; i++) {
     if (a.kind === 'mla') {
-      out.push({ past: `past.${i}`, present: `present.${i}`, shape: [1, 1, 'past', a.kvLoraRank + a.ropeDim] });
+      out.push({ past: `past.${i}`, present: `kv.${i}`, shape: [1, 1, 'past', a.kvLoraRank + a.ropeDim], append: true });
     } else {
       out.push({ past: `past_key.${i}`, present: `present_key.${i}`, shape: [1, a.kvHeads, 'past', a.headDim] });
       out.push({ past: `past_value.${i}`, present: `present_value.${i}`, shape: [1, a.kvHeads, 'past', a.headDim] });
@@ -74,6 +83,7 @@ export function emitDecoder(
   const slidingMask = a0.kind === 'gqa' && a0.slidingWindow ? attentionMask(g, positionIds, total, a0.slidingWindow) : null;
 
   const routingOutputs: DecoderIO['routingOutputs'] = [];
+  const expertCuts: LayerCut[] = [];
   for (let i = 0; i < spec.layers; i++) {
     const p = layerPrefix(i);
     g.scope = `layers.${i}`;
@@ -102,19 +112,48 @@ export function emitDecoder(
       // kv_b_proj [H*(nope+v), kvLora] -> W_UK [H, nope, kvLora], W_UV^T [H, kvLora + rope, v] whose
       // rope rows are zero, so attention can multiply by the whole cached latent (see mlaAttention).
       const kvB = W(`${p}.self_attn.kv_b_proj.weight`, [a.heads * (a.nopeDim + a.vDim), a.kvLoraRank]);
-      const wUK = new Float32Array(a.heads * a.nopeDim * a.kvLoraRank);
       const C = a.kvLoraRank + a.ropeDim;
-      const wUVt = new Float32Array(a.heads * C * a.vDim);
       const R = a.nopeDim + a.vDim;
-      for (let hh = 0; hh < a.heads; hh++) {
-        for (let r = 0; r < a.nopeDim; r++) {
-          wUK.set(kvB.subarray((hh * R + r) * a.kvLoraRank, (hh * R + r + 1) * a.kvLoraRank), (hh * a.nopeDim + r) * a.kvLoraRank);
-        }
-        for (let r = 0; r < a.vDim; r++) {
-          for (let c = 0; c < a.kvLoraRank; c++) {
-            wUVt[(hh * C + c) * a.vDim + r] = kvB[(hh * R + a.nopeDim + r) * a.kvLoraRank + c]!;
+      let absorbK: (qNope: string) => string;
+      let absorbV: (oLat: string) => string;
+      if (quant === 'none') {
+        const wUK = new Float32Array(a.heads * a.nopeDim * a.kvLoraRank);
+        const wUVt = new Float32Array(a.heads * C * a.vDim);
+        for (let hh = 0; hh < a.heads; hh++) {
+          for (let r = 0; r < a.nopeDim; r++) {
+            wUK.set(kvB.subarray((hh * R + r) * a.kvLoraRank, (hh * R + r + 1) * a.kvLoraRank), (hh * a.nopeDim + r) * a.kvLoraRank);
+          }
+          for (let r = 0; r < a.vDim; r++) {
+            for (let c = 0; c < a.kvLoraRank; c++) {
+              wUVt[(hh * C + c) * a.vDim + r] = kvB[(hh * R + a.nopeDim + r) * a.kvLoraRank + c]!;
+            }
           }
         }
+        const uk = g.weight('w_uk', wUK, [a.heads, a.nopeDim, a.kvLoraRank]);
+        const uv = g.weight('w_uv_t', wUVt, [a.heads, C, a.vDim]);
+        absorbK = (qNope) => g.matmul(qNope, uk);
+        absorbV = (oLat) => g.matmul(oLat, uv);
+      } else {
+        // Quantised builds run the absorbed projections as one int8 MatMulNBits per head: read as
+        // float32 they were a third of a decode step's bytes on the bench shape. int8 even in int4
+        // builds: they are small, and int4 here cost more agreement than it saved time.
+        const perHeadK: Float32Array[] = [];
+        const perHeadV: Float32Array[] = [];
+        for (let hh = 0; hh < a.heads; hh++) {
+          // As linear weights [out, in]: W_UK_h [kvLora, nope]; W_UV_h [v, kvLora + rope] (rope columns zero).
+          const k = new Float32Array(a.kvLoraRank * a.nopeDim);
+          for (let r = 0; r < a.nopeDim; r++) for (let c = 0; c < a.kvLoraRank; c++) k[c * a.nopeDim + r] = kvB[(hh * R + r) * a.kvLoraRank + c]!;
+          const v = new Float32Array(a.vDim * C);
+          for (let r = 0; r < a.vDim; r++) v.set(kvB.subarray((hh * R + a.nopeDim + r) * a.kvLoraRank, (hh * R + a.nopeDim + r + 1) * a.kvLoraRank), r * C);
+          perHeadK.push(k);
+          perHeadV.push(v);
+        }
+        const perHead = (x: string, ws: Float32Array[], outDim: number, inDim: number, hint: string) => {
+          const parts = g.split(x, ws.map(() => 1), 1); // [B,1,S,in] each
+          return g.concat(parts.map((part, hh) => linear(g, part, ws[hh]!, outDim, inDim, { quant: 'int8', hint: `${hint}.${hh}` })), 1);
+        };
+        absorbK = (qNope) => perHead(qNope, perHeadK, a.kvLoraRank, a.nopeDim, 'w_uk');
+        absorbV = (oLat) => perHead(oLat, perHeadV, a.vDim, C, 'w_uv');
       }
       attnOut = mlaAttention(g, {
         q,
@@ -126,14 +165,14 @@ export function emitDecoder(
         rope: a.ropeDim,
         kvLora: a.kvLoraRank,
         vDim: a.vDim,
-        wUK: g.weight('w_uk', wUK, [a.heads, a.nopeDim, a.kvLoraRank]),
-        wUVt: g.weight('w_uv_t', wUVt, [a.heads, C, a.vDim]),
+        absorbK,
+        absorbV,
         scale: spec.softmaxScale,
         cos,
         sin,
         pastLatent: `past.${i}`,
         mask: fullMask,
-        presentName: `present.${i}`,
+        newRowsName: `kv.${i}`,
       });
       attnOut = linear(g, attnOut, W(`${p}.self_attn.o_proj.weight`, [H, a.heads * a.vDim]), H, a.heads * a.vDim, { quant, hint: 'o_proj' });
     } else {
@@ -211,6 +250,7 @@ export function emitDecoder(
           return { gate: W(n.gate, [I, H]), up: W(n.up, [I, H]), down: W(n.down, [H, I]) };
         },
         quant,
+        (cut) => expertCuts.push({ ...cut, layer: i }),
       );
       if (m.shared) {
         const SI = m.shared.intermediate;
@@ -247,8 +287,8 @@ export function emitDecoder(
   const head = headName === 'model.embed_tokens.weight' ? embed : W('lm_head.weight', [spec.vocab, H]);
   const logits = linear(g, normed, head, spec.vocab, H, { quant, hint: 'lm_head' });
   g.output(logits, 'logits', DataType.FLOAT, [1, 'keep', spec.vocab]);
-  for (const c of caches) g.output(c.present, c.present, DataType.FLOAT, c.shape.map((d) => (d === 'past' ? 'total' : d)));
-  return { caches, routingOutputs };
+  for (const c of caches) g.output(c.present, c.present, DataType.FLOAT, c.shape.map((d) => (d === 'past' ? (c.append ? 'seq' : 'total') : d)));
+  return { caches, routingOutputs, expertCuts };
 }
 
 function swiglu(

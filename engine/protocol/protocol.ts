@@ -46,6 +46,8 @@ export interface LoadModelParams {
   contextLength?: number;
   /** Refuse to load when weights + KV cache + activations would exceed this (bytes). */
   memoryBudgetBytes?: number;
+  /** GPU memory the weights may take (bytes); routed experts beyond it run on the CPU. Default: the adapter's, when known. */
+  gpuMemoryBudgetBytes?: number;
   /** Bytes the prefix cache may hold (default 1 GiB, or less when the budget says so). */
   prefixCacheBytes?: number;
   cacheDir?: string;
@@ -60,6 +62,8 @@ export interface LoadModelResult {
   providerAttempts: { provider: string; ok: boolean; reason?: string }[];
   /** Where the KV cache (and the prefix cache's entries) live: 'gpu-buffer' = on the WebGPU device. */
   kvCache: 'cpu' | 'gpu-buffer';
+  /** Where the routed experts run: dispatched per expert on the CPU, or fused, per layer on the GPU or the CPU. */
+  experts?: { mode: 'dispatch' | 'fused' | 'none'; gpuLayers: number[]; cpuLayers: number[]; summary: string };
   quant: Quant;
   fromCache: boolean;
   contextLength: number;

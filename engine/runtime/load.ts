@@ -18,6 +18,8 @@ export interface LoadOptions {
   cacheDir?: string;
   onProgress?: (p: BuildProgress | { phase: 'creating session'; done: number; total: number; message: string }) => void;
   log?: (line: string) => void;
+  /** GPU memory the weights may take; routed experts beyond it stay on the CPU (see placement.ts). */
+  gpuMemoryBudgetBytes?: number;
 }
 
 export interface LoadedModel {
@@ -34,7 +36,12 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<LoadedM
     const tokenizer = fs.existsSync(path.join(ckpt.dir, 'tokenizer.json')) ? await loadTokenizer(ckpt.dir) : null;
     const built = await buildModel(ckpt, { quant: opts.quant, cacheDir: opts.cacheDir, onProgress: opts.onProgress });
     opts.onProgress?.({ phase: 'creating session', done: 0, total: 1, message: 'creating session' });
-    const session = await ModelSession.create(built, { providers: opts.providers, log: opts.log });
+    const session = await ModelSession.create(built, {
+      providers: opts.providers,
+      log: opts.log,
+      gpuMemoryBudgetBytes: opts.gpuMemoryBudgetBytes,
+      onProgress: (done, total) => opts.onProgress?.({ phase: 'creating session', done, total, message: `creating sessions ${done}/${total}` }),
+    });
     return {
       ckpt,
       built,

@@ -18,7 +18,7 @@ export interface MemoryEstimate {
 }
 
 /** Bytes per weight as built: float32, or int8/int4 with one float scale and zero point per block. */
-const BYTES_PER_WEIGHT: Record<Quant, number> = { none: 4, int8: 1 + 5 / 32, int4: 0.5 + 4.5 / 32 };
+export const BYTES_PER_WEIGHT: Record<Quant, number> = { none: 4, int8: 1 + 5 / 32, int4: 0.5 + 4.5 / 32 };
 
 export function estimateMemory(
   spec: ModelSpec,

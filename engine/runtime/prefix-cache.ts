@@ -99,6 +99,7 @@ export class PrefixCache {
       return;
     }
     const kept = tokens.slice(0, state.length);
+    state.fit(); // no spare capacity in an entry: the byte budget counts what it holds
     // An entry that is a prefix of the new one adds nothing: drop it.
     this.#entries = this.#entries.filter((e) => {
       const redundant = e.state.length <= kept.length && commonPrefix(e.tokens, kept) >= e.state.length;

@@ -116,6 +116,7 @@ export class Engine {
       quant,
       providers,
       cacheDir: p.cacheDir,
+      gpuMemoryBudgetBytes: p.gpuMemoryBudgetBytes,
       log: (line) => this.log('info', line),
       onProgress: (e) => onProgress?.({ phase: e.phase, done: e.done, total: e.total, message: e.message }),
     });
@@ -132,6 +133,7 @@ export class Engine {
       provider: model.session.provider,
       providerAttempts: model.session.attempts,
       kvCache: model.session.kvLocation,
+      experts: (({ mode, gpuLayers, cpuLayers, summary }) => ({ mode, gpuLayers, cpuLayers, summary }))(model.session.placement),
       quant,
       fromCache: model.built.fromCache,
       contextLength,
@@ -139,7 +141,7 @@ export class Engine {
       fimFormat: formats.fim?.family ?? null,
       hasChatTemplate: !!model.tokenizer.chatTemplate,
     };
-    this.log('info', `loaded ${facts.architecture} on ${info.provider} (${quant}, KV cache on ${info.kvCache === 'gpu-buffer' ? 'the GPU' : 'the host'}); memory estimate ${estimateLine}`);
+    this.log('info', `loaded ${facts.architecture} on ${info.provider} (${quant}, KV cache on ${info.kvCache === 'gpu-buffer' ? 'the GPU' : 'the host'}; ${model.session.placement.summary}); memory estimate ${estimateLine}`);
     this.#loaded = {
       model,
       info,

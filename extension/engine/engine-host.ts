@@ -296,13 +296,14 @@ export class EngineHost {
       let percent = 0;
       this.#setState({ kind: 'loading', percent, message: 'loading the model' });
       const contextLength = engineContextLength(s);
-      const info = await client.loadModel({ model: s.modelPath, quant: s.quantization, providers: s.executionProviders, contextLength }, (p) => {
+      const gpuMemoryBudgetBytes = s.gpuMemoryBudgetGiB > 0 ? Math.round(s.gpuMemoryBudgetGiB * 1024 ** 3) : undefined;
+      const info = await client.loadModel({ model: s.modelPath, quant: s.quantization, providers: s.executionProviders, contextLength, gpuMemoryBudgetBytes }, (p) => {
         if (gen !== this.#generation) return;
         percent = monotonic(percent, progressPercent(p));
         this.#setState({ kind: 'loading', percent, message: p.message });
       });
       if (gen !== this.#generation) return undefined;
-      this.deps.log('info', `model ready: ${info.architecture} (${info.modelType}) on ${info.provider}${info.kvCache === 'gpu-buffer' ? ' (KV cache on the GPU)' : ''}, ${info.quant}, context ${info.contextLength}, FIM ${info.fimFormat ?? 'none'}${info.fromCache ? ', from the build cache' : ''}`);
+      this.deps.log('info', `model ready: ${info.architecture} (${info.modelType}) on ${info.provider}${info.kvCache === 'gpu-buffer' ? ' (KV cache on the GPU)' : ''}${info.experts ? `, ${info.experts.summary}` : ''}, ${info.quant}, context ${info.contextLength}, FIM ${info.fimFormat ?? 'none'}${info.fromCache ? ', from the build cache' : ''}`);
       for (const a of info.providerAttempts) if (!a.ok) this.deps.log('info', `execution provider ${a.provider} skipped: ${a.reason}`);
       this.#setState({ kind: 'ready', info, pid });
       this.deps.trace({ event: 'engine-ready', pid, provider: info.provider, model: info.model });

@@ -27,6 +27,7 @@ describe('package.json contract', () => {
       'switchyard.model.quantization': DEFAULT_SETTINGS.quantization,
       'switchyard.engine.executionProviders': DEFAULT_SETTINGS.executionProviders,
       'switchyard.engine.nodePath': DEFAULT_SETTINGS.nodePath,
+      'switchyard.engine.gpuMemoryBudget': DEFAULT_SETTINGS.gpuMemoryBudgetGiB,
       'switchyard.completions.enabled': DEFAULT_SETTINGS.completionsEnabled,
       'switchyard.completions.languages': DEFAULT_SETTINGS.languages,
       'switchyard.completions.debounceMs': DEFAULT_SETTINGS.debounceMs,
@@ -94,6 +95,9 @@ describe('settings', () => {
     assert.equal(s.maxTokens, 64);
     assert.equal(s.budgetTokens, 8192);
     assert.deepEqual(s.languages, { python: false });
+    assert.equal(normalizeSettings({ 'engine.gpuMemoryBudget': 6.5 }).gpuMemoryBudgetGiB, 6.5);
+    assert.equal(normalizeSettings({ 'engine.gpuMemoryBudget': -2 }).gpuMemoryBudgetGiB, 0);
+    assert.equal(normalizeSettings({ 'engine.gpuMemoryBudget': '8GB' }).gpuMemoryBudgetGiB, 0);
   });
   it('the engine context covers the larger of a completion and a chat message', () => {
     assert.equal(engineContextLength(DEFAULT_SETTINGS), 8192 + 1024 + 512);

@@ -28,6 +28,12 @@ describe('status bar view', () => {
     assert.doesNotMatch(v.tooltip, /KV cache on the GPU/);
     const onGpu = statusView({ state: { kind: 'ready', info: { ...info, kvCache: 'gpu-buffer' }, pid: 1 }, completionsEnabled: true, modelConfigured: true });
     assert.match(onGpu.tooltip, /on webgpu \(KV cache on the GPU\)/);
+    const split = statusView({
+      state: { kind: 'ready', info: { ...info, experts: { mode: 'fused', gpuLayers: [1, 2], cpuLayers: [3], summary: 'routed experts of 2 of 3 MoE layers on the GPU (2.00 GiB), 1 on the CPU (1.00 GiB)' } }, pid: 1 },
+      completionsEnabled: true,
+      modelConfigured: true,
+    });
+    assert.match(split.tooltip, /routed experts of 2 of 3 MoE layers on the GPU .*1 on the CPU/);
     const before = statusView({ state: { kind: 'ready', info, pid: 1 }, completionsEnabled: false, modelConfigured: true });
     assert.ok(before.text.startsWith('$(check) Switchyard'));
     assert.match(before.text, /off/);

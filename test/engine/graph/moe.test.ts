@@ -158,12 +158,12 @@ function makeExperts(seed: number, E: number, H: number, I: number): ExpertWeigh
   }));
 }
 
-/** The weights as the quantised kernels see them: each matrix quantised per row in blocks. */
+/** The weights as the quantised kernels see them: each matrix quantised per row in symmetric blocks. */
 function dequantExperts(experts: ExpertWeights[], H: number, I: number, quant: Exclude<Quant, 'none'>): ExpertWeights[] {
   const bits = QUANT_BITS[quant];
   const bs = qmoeBlockSize(H, I, bits);
   const dq = (w: Float32Array, rows: number, cols: number, block: number) =>
-    dequantizeBlockwise(quantizeBlockwise(w, rows, cols, bits, block), rows, cols, bits, block);
+    dequantizeBlockwise(quantizeBlockwise(w, rows, cols, bits, block, true), rows, cols, bits, block);
   return experts.map((e) => ({
     gate: dq(e.gate, I, H, bs || H),
     up: dq(e.up, I, H, bs || H),

@@ -164,3 +164,32 @@ describe('quantised builds on WebGPU', { skip: !TEST_PROVIDERS.includes('webgpu'
     });
   }
 });
+
+describe('the append-only MLA cache on the host', () => {
+  const model = oracleOn('cpu', 'deepseek_v2_lite', cacheDir);
+
+  test('steps append into one grown buffer; trims are views; fit() drops the spare capacity', async () => {
+    const s = model().session;
+    assert.ok(model().built.io.caches.every((c) => c.append), 'MLA caches are append caches');
+    const st = s.newState();
+    await s.forward(st, A);
+    const name = st.tensors.keys().next().value!;
+    const first = st.tensors.get(name)!.data as Float32Array;
+    await s.forward(st, B);
+    const second = st.tensors.get(name)!.data as Float32Array;
+    assert.equal(second.buffer, first.buffer, 'the second step wrote into the same buffer');
+    assert.ok(second.buffer.byteLength > second.byteLength, 'with spare capacity behind the view');
+    const before = Float32Array.from(second);
+    await st.trim(A.length);
+    assert.equal((st.tensors.get(name)!.data as Float32Array).buffer, first.buffer, 'a trim is a view');
+    assert.deepEqual(Float32Array.from(st.tensors.get(name)!.data as Float32Array), before.subarray(0, first.length));
+    st.fit();
+    const fitted = st.tensors.get(name)!.data as Float32Array;
+    assert.equal(fitted.buffer.byteLength, fitted.byteLength, 'no spare capacity after fit()');
+    assert.equal(st.bytes, A.length * kvBytesPerToken(model().built.spec, 4));
+    // Still usable: continuing equals a fresh run.
+    const r1 = await s.forward(st, C);
+    const r2 = await s.forward(s.newState(), [...A, ...C]);
+    assert.ok(maxAbsDiff(r1.logits, r2.logits) < 1e-5);
+  });
+});
