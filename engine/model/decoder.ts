@@ -148,9 +148,14 @@ export function emitDecoder(
           perHeadK.push(k);
           perHeadV.push(v);
         }
+        // Per head a Slice (not one Split) and the outputs joined 4 at a time: WebGPU shaders bind at
+        // most 8-16 storage buffers, so a 16-way Split or Concat fails there at run time.
         const perHead = (x: string, ws: Float32Array[], outDim: number, inDim: number, hint: string) => {
-          const parts = g.split(x, ws.map(() => 1), 1); // [B,1,S,in] each
-          return g.concat(parts.map((part, hh) => linear(g, part, ws[hh]!, outDim, inDim, { quant: 'int8', hint: `${hint}.${hh}` })), 1);
+          const outs = ws.map((w, hh) => {
+            const part = g.op('Slice', [x, g.i64([hh]), g.i64([hh + 1]), g.i64([1])]); // [B,1,S,in]
+            return linear(g, part, w, outDim, inDim, { quant: 'int8', hint: `${hint}.${hh}` });
+          });
+          return concatNarrow(g, outs, 1);
         };
         absorbK = (qNope) => perHead(qNope, perHeadK, a.kvLoraRank, a.nopeDim, 'w_uk');
         absorbV = (oLat) => perHead(oLat, perHeadV, a.vDim, C, 'w_uv');
@@ -289,6 +294,20 @@ export function emitDecoder(
   g.output(logits, 'logits', DataType.FLOAT, [1, 'keep', spec.vocab]);
   for (const c of caches) g.output(c.present, c.present, DataType.FLOAT, c.shape.map((d) => (d === 'past' ? (c.append ? 'seq' : 'total') : d)));
   return { caches, routingOutputs, expertCuts };
+}
+
+/** Concat of many inputs as a tree of at most 4 at a time (WebGPU's per-shader buffer limit). */
+function concatNarrow(g: GraphBuilder, xs: string[], axis: number): string {
+  let level = xs;
+  while (level.length > 1) {
+    const next: string[] = [];
+    for (let i = 0; i < level.length; i += 4) {
+      const group = level.slice(i, i + 4);
+      next.push(group.length === 1 ? group[0]! : g.concat(group, axis));
+    }
+    level = next;
+  }
+  return level[0]!;
 }
 
 function swiglu(
