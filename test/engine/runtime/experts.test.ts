@@ -16,7 +16,7 @@ import { buildModel, type BuiltModel } from '../../../engine/model/build.ts';
 import { expertModeFromEnv } from '../../../engine/runtime/experts.ts';
 import { summariseProfiles } from '../../../engine/runtime/profile.ts';
 import { ModelSession } from '../../../engine/runtime/session.ts';
-import { maxAbsDiff } from '../../helpers/numeric.ts';
+import { cosine, maxAbsDiff } from '../../helpers/numeric.ts';
 import { sharedDir } from '../../helpers/paths.ts';
 
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-experts-'));
@@ -29,18 +29,6 @@ async function build(name: string, quant: Quant): Promise<BuiltModel> {
   } finally {
     ckpt.close();
   }
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 const PROMPT = [5, 17, 99, 3, 250, 41, 7, 11, 12];
