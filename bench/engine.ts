@@ -221,7 +221,7 @@ async function profileDecode(built: Awaited<ReturnType<typeof buildModel>>, prov
     const state = await from.copy();
     const depth = state.length;
     const runner = session.runner instanceof DispatchRunner ? session.runner : null;
-    if (runner) runner.times = { pieceMs: [], runMs: 0, runs: 0, jsMs: 0 };
+    if (runner) runner.times = { runMs: 0, runs: 0, jsMs: 0 };
     let next = 2;
     let cacheBytes = 0;
     const t0 = performance.now();

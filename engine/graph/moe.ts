@@ -4,7 +4,8 @@
  * renormalisation, routed_scaling_factor); the expert FFNs run in ONNX Runtime's fused MoE/QMoE
  * kernels, which only know "softmax over top-k". We hand those kernels log(weight) for the chosen
  * experts and -inf elsewhere with renormalisation on, so each expert gets w_i / sum(w), and multiply
- * the result by sum(w) afterwards: the output is exactly sum_i w_i * expert_i(x).
+ * the result by sum(w) afterwards: the output is exactly sum_i w_i * expert_i(x). The same block can
+ * be cut out of the graph (ExpertsCut) so the engine dispatches the chosen experts itself.
  */
 import { DataType, type GraphBuilder } from './builder.ts';
 import type { RouterSpec } from '../model/spec.ts';
@@ -79,9 +80,9 @@ export function scalarTensor(dataType: DataType, value: number) {
  * at 18 and int4 per-row at 39. ORT's CPU QMoE dequantises 4-bit blocks slowly, so per-row int4 is
  * 2.2x faster, but one scale per 1024-2048 weights is far coarser than the group-128 scales that
  * GPTQ/AWQ-quality int4 needs on real weights with outliers. We keep blocks (accuracy first) and
- * recommend int8 on the CPU, where it is both faster and closer. One session per expert with the
- * top-k dispatched from JavaScript (notes: ~4 ms for 8 experts) would be faster still, at the cost
- * of splitting every MoE layer's graph in two; that is a later change behind the same API.
+ * recommend int8 on the CPU, where it is both faster and closer. (Since then the engine dispatches
+ * int4 experts one session per expert, reading the same blocks through MatMulNBits: see
+ * runtime/experts.ts; the block layout here is what both forms read.)
  */
 export function qmoeBlockSize(hidden: number, inter: number, bits: 4 | 8): number {
   const pack = 8 / bits;

@@ -20,12 +20,8 @@ export interface Cut {
   output: string;
 }
 
-export interface GraphPiece extends GraphParts {
-  /** Index of the cut this piece's outputs feed (piece k feeds cut k), or -1 for the last piece. */
-  feedsCut: number;
-}
-
-export function partitionGraph(graph: GraphParts, cuts: Cut[]): GraphPiece[] {
+/** Pieces in order: piece k runs before cut k, the last one after the last cut. */
+export function partitionGraph(graph: GraphParts, cuts: Cut[]): GraphParts[] {
   const inits = new Map(graph.initializers.map((t) => [t.name, t]));
   const producer = new Map<string, NodeProto>();
   for (const n of graph.nodes) for (const o of n.outputs) producer.set(o, n);
@@ -101,7 +97,7 @@ export function partitionGraph(graph: GraphParts, cuts: Cut[]): GraphPiece[] {
   const graphOutputs = new Map(graph.outputs.map((o) => [o.name, o]));
   const info = (v: string): ValueInfo => graphOutputs.get(v) ?? { name: v, dataType: types.get(v) ?? DataType.FLOAT, shape: null };
 
-  const out: GraphPiece[] = [];
+  const out: GraphParts[] = [];
   for (let s = 0; s < pieces; s++) {
     const nodes = graph.nodes.filter((n) => nodeStage.get(n) === s);
     const inputs: ValueInfo[] = [];
@@ -125,7 +121,7 @@ export function partitionGraph(graph: GraphParts, cuts: Cut[]): GraphPiece[] {
         if (later || needed) outputs.push(info(v));
       }
     }
-    out.push({ nodes, initializers: usedInits, inputs, outputs, feedsCut: s < cuts.length ? s : -1 });
+    out.push({ nodes, initializers: usedInits, inputs, outputs });
   }
   return out;
 }

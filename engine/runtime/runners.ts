@@ -38,15 +38,9 @@ export class FusedRunner implements Runner {
   }
 }
 
-/** Where one dispatched step spends its time (bench --profile). */
-export interface DispatchTimes extends ExpertTimes {
-  /** Per piece: time in session.run. */
-  pieceMs: number[];
-}
-
 export class DispatchRunner implements Runner {
-  /** Set to collect timings of the following runs. */
-  times: DispatchTimes | null = null;
+  /** Set to collect the experts' timings of the following runs (bench --profile). */
+  times: ExpertTimes | null = null;
 
   private constructor(
     readonly plan: DispatchPlan,
@@ -94,9 +88,7 @@ export class DispatchRunner implements Runner {
         if (!v) throw new Error(`internal: piece ${k} needs ${name}, which no earlier step produced`);
         pieceFeeds[name] = v;
       }
-      let t = performance.now();
       const out = await this.pieces[k]!.run(pieceFeeds);
-      if (times) times.pieceMs[k] = (times.pieceMs[k] ?? 0) + performance.now() - t;
       for (const [name, v] of Object.entries(out)) {
         values.set(name, v);
         if (this.outputNames.has(name)) result[name] = v;
