@@ -182,8 +182,8 @@ export function benchModelWithTokenizer(cacheRoot: string, layers: number, log: 
   const made = ensureSyntheticCheckpoint(dir, shape, log);
   if (made.created) log(`synthetic checkpoint written in ${(made.ms / 1000).toFixed(1)} s`);
   const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-  const beside = path.join(repo, '..', 'shared', 'tokenizers', 'deepseek-coder-v1');
-  const source = fs.existsSync(beside) ? beside : '/work/shared/tokenizers/deepseek-coder-v1';
+  const shared = process.env.SWITCHYARD_SHARED ?? path.join(repo, '..', 'shared');
+  const source = path.join(shared, 'tokenizers', 'deepseek-coder-v1');
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
     if (!fs.existsSync(path.join(dir, f))) fs.copyFileSync(path.join(source, f), path.join(dir, f));
   }

@@ -8,6 +8,7 @@
  *   download  <owner/name> [--dir D] [--revision R] [--hub-url U]   a model from the Hugging Face hub (token: $HF_TOKEN)
  *   models    [--dir D] [--json]     the models in the models folder
  * Errors print one line on stderr (a stack trace only with --verbose) and exit non-zero.
+ * `--help` (or `help [command]`) prints the commands, `<command> --help` its options (help.ts).
  */
 import * as path from 'node:path';
 import * as readline from 'node:readline';
@@ -29,6 +30,7 @@ import { Sampler } from '../runtime/sampler.ts';
 import { BYTES_PER_WEIGHT } from '../runtime/memory.ts';
 import { gpuBudget, placeLayers } from '../runtime/placement.ts';
 import { defaultExpertMode, expertModeFromEnv } from '../runtime/experts.ts';
+import { COMMAND_HELP, commandHelp, generalHelp, wantsHelp } from './help.ts';
 import { StreamDecoder } from '../tokenizer/stream-decoder.ts';
 import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 
@@ -371,10 +373,20 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number | void>> = {
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   const verbose = rest.includes('--verbose');
-  const run = cmd ? COMMANDS[cmd] : undefined;
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    const topic = cmd === 'help' ? rest[0] : undefined;
+    if (topic && COMMAND_HELP[topic]) process.stdout.write(commandHelp(topic));
+    else (cmd ? process.stdout : process.stderr).write(generalHelp());
+    return cmd ? 0 : 2;
+  }
+  const run = COMMANDS[cmd];
   if (!run) {
-    process.stderr.write(`usage: engine <${Object.keys(COMMANDS).join('|')}> [options]\n`);
+    process.stderr.write(`error: unknown command '${cmd}'\n\n${generalHelp()}`);
     return 2;
+  }
+  if (wantsHelp(rest)) {
+    process.stdout.write(commandHelp(cmd));
+    return 0;
   }
   try {
     return (await run(rest)) ?? 0;

@@ -50,6 +50,13 @@ describe('package.json contract', () => {
     assert.deepEqual(DEFAULT_SETTINGS.languages, { '*': true, plaintext: false, markdown: false });
     assert.deepEqual(DEFAULT_SETTINGS.executionProviders, ['webgpu', 'cuda', 'cpu']);
   });
+  it('orders the settings: the model folder and the other first-run settings come first', () => {
+    const props = pkg.contributes.configuration.properties as Record<string, { order?: number }>;
+    const byOrder = Object.entries(props).sort((a, b) => (a[1].order ?? 1e9) - (b[1].order ?? 1e9)).map(([k]) => k);
+    assert.ok(Object.values(props).every((p) => typeof p.order === 'number'), 'every setting has an order');
+    assert.deepEqual(byOrder.slice(0, 3), ['switchyard.model.path', 'switchyard.model.quantization', 'switchyard.completions.enabled']);
+  });
+
   it('declares the commands with their titles', () => {
     assert.deepEqual(
       pkg.contributes.commands.map((c) => [c.command, c.title]),

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineInputError } from '../../../engine/errors.ts';
+import { sharedDir } from '../../helpers/paths.ts';
 import { Checkpoint } from '../../../engine/checkpoint/checkpoint.ts';
 import { decodeFp8E4M3 } from '../../../engine/checkpoint/safetensors.ts';
 import {
@@ -23,7 +24,7 @@ const newDir = (name = 'ckpt') => {
   return d;
 };
 
-const ORACLE = '/work/shared/oracle/deepseek_v2_lite';
+const ORACLE = path.join(sharedDir(), 'oracle', 'deepseek_v2_lite');
 
 function expectInputError(fn: () => unknown, file: string, ...parts: string[]): EngineInputError {
   let caught: unknown;

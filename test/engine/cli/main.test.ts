@@ -195,6 +195,24 @@ describe('CLI bad input: one clear line, non-zero exit', () => {
     expectCleanError(cli(['generate', '--model', good, '--prompt-ids', '1', '--ep', 'tpu']), 'tpu');
   });
 
+  test('--help lists every command; <command> --help its options; an unknown command says so with the list', () => {
+    const all = cli(['--help']);
+    assert.equal(all.code, 0);
+    for (const c of ['generate', 'tokenize', 'info', 'fidelity', 'serve', 'download', 'models']) {
+      assert.match(all.stdout, new RegExp(`^  ${c} `, 'm'), `${c} is listed`);
+      const one = cli([c, '--help']);
+      assert.equal(one.code, 0, `${c} --help exits 0`);
+      assert.match(one.stdout, new RegExp(`^usage: engine ${c} `), `${c} --help shows its usage`);
+    }
+    assert.match(cli(['info', '--help']).stdout, /--model DIR .*--ep LIST/);
+    assert.match(cli(['serve', '-h']).stdout, /--port P/);
+    assert.match(cli(['help', 'download']).stdout, /--hub-url U/);
+    const bad = cli(['bogus']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown command 'bogus'/);
+    assert.match(bad.stderr, /^  generate /m);
+  });
+
   test('--verbose adds the stack trace', () => {
     const r = cli(['generate', '--model', path.join(tmp, 'gone'), '--prompt-ids', '1', '--verbose']);
     assert.notEqual(r.code, 0);
