@@ -83,11 +83,27 @@ function stopsOf(body: Json): string[] | undefined {
   throw new HttpError(400, `'stop' must be a string or an array of strings`, 'invalid_request_error', 'stop');
 }
 
-function commonParams(body: Json) {
+/**
+ * max_tokens (or max_completion_tokens) must ask for at least one token and fit the context: a
+ * request for more than the context can ever hold is refused up front, as OpenAI-compatible servers
+ * do, instead of running until the context is exhausted.
+ */
+function maxTokensOf(body: Json, contextLength: number | null): number | undefined {
+  const key = body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
+  const v = opt<number>(body, key, 'number');
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < 1) throw new HttpError(400, `'${key}' must be a whole number of at least 1 (got ${v})`, 'invalid_request_error', key);
+  if (contextLength !== null && v > contextLength) {
+    throw new HttpError(400, `'${key}' is ${v}, more than this model's context of ${contextLength} tokens`, 'invalid_request_error', key);
+  }
+  return v;
+}
+
+function commonParams(body: Json, contextLength: number | null) {
   const n = opt<number>(body, 'n', 'number');
   if (n !== undefined && n !== 1) throw new HttpError(400, `only n = 1 is supported`, 'invalid_request_error', 'n');
   return {
-    maxTokens: opt<number>(body, 'max_completion_tokens', 'number') ?? opt<number>(body, 'max_tokens', 'number'),
+    maxTokens: maxTokensOf(body, contextLength),
     temperature: opt<number>(body, 'temperature', 'number') ?? 1,
     topP: opt<number>(body, 'top_p', 'number'),
     topK: opt<number>(body, 'top_k', 'number'),
@@ -161,7 +177,7 @@ export function startOpenAIServer(opts: OpenAIServerOptions): Promise<http.Serve
     res.on('close', () => {
       if (!res.writableFinished) ac.abort();
     });
-    const common = commonParams(body);
+    const common = commonParams(body, engine.contextLength);
     const id = route === '/v1/completions' ? `cmpl-${randomUUID()}` : `chatcmpl-${randomUUID()}`;
     const sse = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
     const startStream = () => {

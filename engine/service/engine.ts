@@ -66,6 +66,11 @@ export class Engine {
 
   constructor(private readonly log: (level: 'info' | 'warn' | 'error', message: string) => void = () => {}) {}
 
+  /** The context the loaded model was loaded with (null before a load). */
+  get contextLength(): number | null {
+    return this.#loaded?.contextLength ?? null;
+  }
+
   get loaded(): boolean {
     return this.#loaded !== null;
   }

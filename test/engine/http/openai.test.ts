@@ -106,6 +106,21 @@ describe('OpenAI-compatible server', () => {
       client.completions.create({ model: 'tiny', prompt: CODE.repeat(400), max_tokens: 4 }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && (e as { code?: string }).code === 'context_length_exceeded',
     );
+    // max_tokens beyond the context (4096 here) or below 1 is refused at once, naming the parameter.
+    for (const max_tokens of [100000, 0, 2.5]) {
+      const t0 = Date.now();
+      const r = await fetch(`${base}/completions`, { method: 'POST', body: JSON.stringify({ model: 'tiny', prompt: 'x', max_tokens }), headers: { 'content-type': 'application/json' } });
+      assert.equal(r.status, 400, `max_tokens ${max_tokens}`);
+      const e = (await r.json()) as { error: { message: string; type: string; param: string } };
+      assert.equal(e.error.type, 'invalid_request_error');
+      assert.equal(e.error.param, 'max_tokens');
+      assert.match(e.error.message, max_tokens === 100000 ? /context of 4096 tokens/ : /at least 1/);
+      assert.ok(Date.now() - t0 < 5000, 'refused without generating');
+    }
+    await assert.rejects(
+      client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'x' }], max_completion_tokens: 5000 }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && /max_completion_tokens/.test(e.message),
+    );
     const bad = await fetch(`${base}/chat/completions`, { method: 'POST', body: '{not json', headers: { 'content-type': 'application/json' } });
     assert.equal(bad.status, 400);
     const body = (await bad.json()) as { error: { message: string; type: string } };
