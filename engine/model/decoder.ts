@@ -148,13 +148,11 @@ export function emitDecoder(
           perHeadK.push(k);
           perHeadV.push(v);
         }
-        // Per head a Slice (not one Split) and the outputs joined 4 at a time: WebGPU shaders bind at
-        // most 8-16 storage buffers, so a 16-way Split or Concat fails there at run time.
+        // Heads split and joined at most 4 at a time: WebGPU shaders bind at most 8-16 storage
+        // buffers, so a 16-way Split fails there at run time ("Too many storage buffers in shader").
         const perHead = (x: string, ws: Float32Array[], outDim: number, inDim: number, hint: string) => {
-          const outs = ws.map((w, hh) => {
-            const part = g.op('Slice', [x, g.i64([hh]), g.i64([hh + 1]), g.i64([1])]); // [B,1,S,in]
-            return linear(g, part, w, outDim, inDim, { quant: 'int8', hint: `${hint}.${hh}` });
-          });
+          const parts = splitNarrow(g, x, ws.length, 1); // [B,1,S,in] each
+          const outs = ws.map((w, hh) => linear(g, parts[hh]!, w, outDim, inDim, { quant: 'int8', hint: `${hint}.${hh}` }));
           return concatNarrow(g, outs, 1);
         };
         absorbK = (qNope) => perHead(qNope, perHeadK, a.kvLoraRank, a.nopeDim, 'w_uk');
@@ -294,6 +292,15 @@ export function emitDecoder(
   g.output(logits, 'logits', DataType.FLOAT, [1, 'keep', spec.vocab]);
   for (const c of caches) g.output(c.present, c.present, DataType.FLOAT, c.shape.map((d) => (d === 'past' ? (c.append ? 'seq' : 'total') : d)));
   return { caches, routingOutputs, expertCuts };
+}
+
+/** x split into n unit slices along `axis`, as a tree of Splits of at most 4 outputs each. */
+function splitNarrow(g: GraphBuilder, x: string, n: number, axis: number): string[] {
+  if (n <= 4) return n === 1 ? [x] : g.split(x, Array(n).fill(1), axis);
+  const group = Math.ceil(n / 4);
+  const sizes: number[] = [];
+  for (let left = n; left > 0; left -= group) sizes.push(Math.min(group, left));
+  return g.split(x, sizes, axis).flatMap((part, i) => splitNarrow(g, part, sizes[i]!, axis));
 }
 
 /** Concat of many inputs as a tree of at most 4 at a time (WebGPU's per-shader buffer limit). */
