@@ -203,9 +203,9 @@ function expertsLine(spec: ReturnType<typeof specFromConfig>, totalParams: numbe
       ? `on the CPU, the chosen ones dispatched per expert at ${quant} (SWITCHYARD_EXPERTS=fused: the fused kernel)`
       : `on the CPU, in the fused kernel at ${quant} (SWITCHYARD_EXPERTS=dispatch: one session per expert)`;
   }
+  if (quant === 'none') return `on the CPU (float32: ${provider} has no float MoE kernel; int8/int4 put them on the GPU)`;
   const per = BYTES_PER_WEIGHT[quant];
   const cuts = spec.layerKinds.flatMap((k, layer) => (k === 'moe' ? [{ layer, bytes: moe.experts * 3 * moe.intermediate * spec.hidden * per }] : []));
-  if (quant === 'none') return `on the CPU (float32: ${provider} has no float MoE kernel; int8/int4 put them on the GPU)`;
   return `${placeLayers(cuts, totalParams * per, gpuBudget()).placement.summary.replace(/^routed experts /, '')} (estimated at ${quant})`;
 }
 

@@ -27,9 +27,11 @@ export function partitionGraph(graph: GraphParts, cuts: Cut[]): GraphParts[] {
   for (const n of graph.nodes) for (const o of n.outputs) producer.set(o, n);
   const cutOfOutput = new Map(cuts.map((c, i) => [c.output, i]));
 
-  // Nodes needed for the graph's outputs and the cuts' inputs, not looking behind a cut's output.
+  // Values some piece must output whatever consumes them: the graph's outputs and the cuts' inputs.
+  const required = new Set([...graph.outputs.map((o) => o.name), ...cuts.flatMap((c) => c.needs)]);
+  // Nodes needed for those, not looking behind a cut's output.
   const live = new Set<NodeProto>();
-  const stack = [...graph.outputs.map((o) => o.name), ...cuts.flatMap((c) => c.needs)];
+  const stack = [...required];
   while (stack.length) {
     const v = stack.pop()!;
     if (!v || cutOfOutput.has(v)) continue;
@@ -61,7 +63,6 @@ export function partitionGraph(graph: GraphParts, cuts: Cut[]): GraphParts[] {
   }
   // Then as late as possible: a node whose inputs exist early (e.g. a transpose of layer 9's past)
   // moves to the piece of its first consumer, so it is not computed early and passed along.
-  const pinned = new Set([...graph.outputs.map((o) => o.name), ...cuts.flatMap((c) => c.needs)]);
   const firstUse = new Map<string, number>();
   for (let i = graph.nodes.length - 1; i >= 0; i--) {
     const n = graph.nodes[i]!;
@@ -69,7 +70,7 @@ export function partitionGraph(graph: GraphParts, cuts: Cut[]): GraphParts[] {
     if (asap === undefined) continue;
     let late = Infinity;
     for (const o of n.outputs) {
-      if (pinned.has(o)) late = Math.min(late, asap);
+      if (required.has(o)) late = Math.min(late, asap);
       const u = firstUse.get(o);
       if (u !== undefined) late = Math.min(late, u);
     }
@@ -117,8 +118,7 @@ export function partitionGraph(graph: GraphParts, cuts: Cut[]): GraphParts[] {
     for (const n of nodes) {
       for (const v of n.outputs) {
         const later = [...(consumers.get(v) ?? [])].some((c) => c !== s);
-        const needed = graphOutputs.has(v) || cuts.some((c) => c.needs.includes(v));
-        if (later || needed) outputs.push(info(v));
+        if (later || required.has(v)) outputs.push(info(v));
       }
     }
     out.push({ nodes, initializers: usedInits, inputs, outputs });

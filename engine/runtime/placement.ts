@@ -9,6 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import type { BuiltModel } from '../model/build.ts';
+import { humanBytes } from '../model/info.ts';
 import type { ProviderName } from './providers.ts';
 
 export interface ExpertPlacement {
@@ -28,8 +29,6 @@ export interface ExpertPlacement {
 /** Fraction of the budget kept free for activations, the KV cache and the prefix cache. */
 const HEADROOM = 0.2;
 
-const GIB = 1024 ** 3;
-const fmt = (b: number) => (b >= GIB ? `${(b / GIB).toFixed(2)} GiB` : b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(0)} MiB` : `${(b / 1024).toFixed(0)} KiB`);
 
 /** Parses a byte size: a number of bytes, or with a unit (e.g. "2.5GiB", "800MB", "4g"). */
 export function parseBytes(s: string): number {
@@ -71,7 +70,7 @@ export function cpuPlacement(model: BuiltModel, mode: 'dispatch' | 'fused'): Exp
     cpuExpertBytes: bytes,
     budgetBytes: null,
     budgetSource: 'n/a',
-    summary: `routed experts on the CPU (${mode === 'dispatch' ? 'dispatched per expert' : 'fused kernel'}, ${fmt(bytes)})`,
+    summary: `routed experts on the CPU (${mode === 'dispatch' ? 'dispatched per expert' : 'fused kernel'}, ${humanBytes(bytes)})`,
   };
 }
 
@@ -122,11 +121,11 @@ export function placeLayers(
       cpuLayers.push(c.layer);
     }
   }
-  const budgetText = budget ? `GPU budget ${fmt(budget.bytes)} (${budget.source === 'setting' ? 'switchyard.engine.gpuMemoryBudget' : 'adapter memory'})` : 'GPU memory unknown: set switchyard.engine.gpuMemoryBudget to limit it';
+  const budgetText = budget ? `GPU budget ${humanBytes(budget.bytes)} (${budget.source === 'setting' ? 'switchyard.engine.gpuMemoryBudget' : 'adapter memory'})` : 'GPU memory unknown: set switchyard.engine.gpuMemoryBudget to limit it';
   const summary =
     cpuLayers.length === 0
-      ? `routed experts of all ${gpuLayers.length} MoE layers on the GPU (${fmt(gpuBytes)}); ${budgetText}`
-      : `routed experts of ${gpuLayers.length} of ${cuts.length} MoE layers on the GPU (${fmt(gpuBytes)}), ${cpuLayers.length} on the CPU (${fmt(total - gpuBytes)}); ${budgetText}`;
+      ? `routed experts of all ${gpuLayers.length} MoE layers on the GPU (${humanBytes(gpuBytes)}); ${budgetText}`
+      : `routed experts of ${gpuLayers.length} of ${cuts.length} MoE layers on the GPU (${humanBytes(gpuBytes)}), ${cpuLayers.length} on the CPU (${humanBytes(total - gpuBytes)}); ${budgetText}`;
   return {
     placement: {
       mode: 'fused',

@@ -238,10 +238,11 @@ export class ModelSession {
     }
     const asked = opts.experts ?? expertModeFromEnv();
     const mode = asked ?? defaultExpertMode(model.quant);
+    // The provider this machine would give (the isolated probe's verdicts, cached per process).
+    const probe = await probeProvider(preference);
     if (model.dispatch && mode === 'dispatch') {
       // Dispatch runs on the CPU: take it when the CPU is the provider this machine would give, or
       // when asked for explicitly; a GPU provider otherwise runs the fused graph.
-      const probe = await probeProvider(preference);
       if (probe.provider === 'cpu' || asked === 'dispatch') {
         const expertOptions = { ...expertSessionOptions(), ...(opts.profileDir ? { enableProfiling: true, profileFilePrefix: path.join(opts.profileDir, 'expert') } : {}) };
         // No spinning: with a thread pool per piece, workers left spinning after one piece's run
@@ -266,8 +267,8 @@ export class ModelSession {
     // Routed experts (symmetric int8/int4 QMoE: WebGPU's kernel refuses zero points) go to the GPU
     // layer by layer within the budget, the rest to the CPU (placement.ts). Attention, norms, dense
     // layers, shared experts and the cache are on the GPU.
-    const wantsGpu = preference.some((p) => p !== 'cpu');
-    const onGpu = gpuPlacement(model, 'webgpu', wantsGpu ? gpuBudget(opts.gpuMemoryBudgetBytes) : null);
+    // The budget (and the nvidia-smi call behind it) only when WebGPU is the provider this would get.
+    const onGpu = gpuPlacement(model, 'webgpu', probe.provider === 'webgpu' ? gpuBudget(opts.gpuMemoryBudgetBytes) : null);
     const webgpu: ort.InferenceSession.SessionOptions = {
       // (an empty list is refused: "Provider options key/value cannot be empty")
       executionProviders: [onGpu.forceCpuNodeNames.length ? { name: 'webgpu', forceCpuNodeNames: onGpu.forceCpuNodeNames } : { name: 'webgpu' }],
