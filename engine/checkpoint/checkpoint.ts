@@ -11,7 +11,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineInputError } from '../errors.ts';
 import {
+  decodeE8M0,
   DEFAULT_FP8_BLOCK,
+  dequantizeFp4,
   SafetensorsFile,
   shapeToString,
   type Dtype,
@@ -214,21 +216,37 @@ export class Checkpoint {
    */
   expectShape(name: string, shape: readonly number[], source = 'config.json implies'): void {
     const info = this.require(name, `a tensor of shape ${shapeToString(shape)}`);
-    const ok = info.shape.length === shape.length && info.shape.every((d, i) => d === shape[i]);
+    const logical = this.logicalShape(name);
+    const ok = logical.length === shape.length && logical.every((d, i) => d === shape[i]);
     if (!ok) {
       throw new EngineInputError(
         info.file,
-        `tensor ${name} has shape ${shapeToString(info.shape)} but ${source} ${shapeToString(shape)}`,
+        `tensor ${name} has shape ${shapeToString(logical)}${logical === info.shape ? '' : ` (stored ${shapeToString(info.shape)})`} but ${source} ${shapeToString(shape)}`,
       );
     }
   }
 
-  /** The tensor as float32 (F16/BF16 converted exactly, F8_E4M3 dequantised with its scale_inv). */
+  /** The tensor's shape as readF32 returns it: FP4 [rows, cols/2] bytes hold [rows, cols] weights. */
+  logicalShape(name: string): readonly number[] {
+    const info = this.require(name);
+    if ((info.dtype === 'I8' || info.dtype === 'U8') && name.endsWith('.weight') && info.shape.length === 2) {
+      if (this.where.has(`${name.slice(0, -'.weight'.length)}.scale`)) return [info.shape[0]!, 2 * info.shape[1]!];
+    }
+    return info.shape;
+  }
+
+  /**
+   * The tensor as float32: F16/BF16 converted exactly; F8_E4M3 dequantised with its block scale
+   * (`<name>_scale_inv` as DeepSeek-V3 ships it, or `<X>.scale` beside `<X>.weight`, F32 or UE8M0, as
+   * DeepSeek-V4 does); I8/U8 with a `.scale` of one UE8M0 per 32 inputs as MXFP4 (V4's routed experts).
+   */
   readF32(name: string): Float32Array {
     const info = this.require(name);
     const f = this.where.get(name)!;
+    const v4Scale = name.endsWith('.weight') ? `${name.slice(0, -'.weight'.length)}.scale` : null;
+    if ((info.dtype === 'I8' || info.dtype === 'U8') && v4Scale && this.where.has(v4Scale)) return this.#readFp4(name, info, v4Scale);
     if (info.dtype !== 'F8_E4M3') return f.readF32(name);
-    const scaleName = `${name}_scale_inv`;
+    const scaleName = this.where.has(`${name}_scale_inv`) || !v4Scale || !this.where.has(v4Scale) ? `${name}_scale_inv` : v4Scale;
     const sf = this.where.get(scaleName);
     if (!sf) {
       throw new EngineInputError(
@@ -239,8 +257,29 @@ export class Checkpoint {
     const scaleInfo = sf.info(scaleName);
     return f.readF32(name, {
       blockSize: this.fp8BlockSize,
-      scaleInv: { data: sf.readF32(scaleName), shape: scaleInfo.shape, file: sf.path, name: scaleName },
+      scaleInv: { data: this.#readScale(scaleName), shape: scaleInfo.shape, file: sf.path, name: scaleName },
     });
+  }
+
+  /** A scale tensor as float32: UE8M0 bytes (F8_E8M0, or U8/I8 where a writer lacks the dtype) or floats. */
+  #readScale(name: string): Float32Array {
+    const info = this.require(name);
+    if (info.dtype === 'F8_E8M0' || info.dtype === 'U8' || info.dtype === 'I8') return decodeE8M0(this.readBytes(name));
+    return this.where.get(name)!.readF32(name);
+  }
+
+  #readFp4(name: string, info: TensorInfo, scaleName: string): Float32Array {
+    const scaleInfo = this.require(scaleName);
+    const [rows, half] = info.shape as [number, number];
+    const cols = 2 * half;
+    if (info.shape.length !== 2 || scaleInfo.shape.length !== 2 || scaleInfo.shape[0] !== rows || scaleInfo.shape[1]! * 32 !== cols) {
+      throw new EngineInputError(
+        info.file,
+        `FP4 tensor ${name} ${shapeToString(info.shape)} needs a scale of [${rows}, ${cols / 32}] (one per 32 inputs), ` +
+          `but ${scaleName} is ${shapeToString(scaleInfo.shape)}`,
+      );
+    }
+    return dequantizeFp4(this.readBytes(name), rows, cols, this.#readScale(scaleName));
   }
 
   /** The tensor's raw little-endian bytes. */

@@ -24,6 +24,8 @@ export const DTYPE_BYTES = {
   F16: 2,
   BF16: 2,
   F8_E4M3: 1,
+  /** Power-of-two scales (UE8M0: 2^(byte-127)), DeepSeek-V4's block scales. */
+  F8_E8M0: 1,
   I64: 8,
   I32: 4,
   U8: 1,
@@ -205,6 +207,38 @@ export function dequantizeFp8Blocks(
       const c1 = base + Math.min(cols, (cb + 1) * bC);
       for (let i = c0; i < c1; i++) out[i] = table[codes[i]!]! * s;
     }
+  }
+  return out;
+}
+
+/** UE8M0 scale bytes -> float32 (2^(b-127); 255 is NaN in the format). */
+export function decodeE8M0(bytes: Uint8Array): Float32Array {
+  const out = new Float32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = bytes[i] === 255 ? NaN : Math.pow(2, bytes[i]! - 127);
+  return out;
+}
+
+/** FP4 E2M1 code -> value (low 3 bits magnitude, bit 3 sign). */
+const FP4_E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
+
+/**
+ * MXFP4 weights [rows, cols] stored as bytes [rows, cols/2] (element 2i in the low nibble, 2i+1 in
+ * the high one) with one scale per 32 consecutive inputs of a row [rows, cols/32]:
+ * w[r, c] = E2M1(nibble) * scale[r, c/32] (DeepSeek-V4's routed experts).
+ */
+export function dequantizeFp4(packed: Uint8Array, rows: number, cols: number, scale: Float32Array, group = 32): Float32Array {
+  if (packed.length * 2 !== rows * cols) throw new Error(`dequantizeFp4: ${packed.length} bytes for [${rows}, ${cols}]`);
+  const groups = Math.ceil(cols / group);
+  if (scale.length !== rows * groups) throw new Error(`dequantizeFp4: ${scale.length} scales for [${rows}, ${cols}] in groups of ${group}`);
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < packed.length; i++) {
+    const b = packed[i]!;
+    const e = 2 * i;
+    const r = Math.floor(e / cols);
+    const c = e - r * cols;
+    const s = scale[r * groups + Math.floor(c / group)]!;
+    out[e] = FP4_E2M1[b & 15]! * s;
+    out[e + 1] = FP4_E2M1[b >> 4]! * s;
   }
   return out;
 }

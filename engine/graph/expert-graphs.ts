@@ -30,6 +30,8 @@ const i64 = (name: string, values: number[]): TensorProto => ({
   raw: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer),
 });
 
+const f32 = (name: string, value: number): TensorProto => ({ name, dataType: DataType.FLOAT, dims: [], raw: new Uint8Array(Float32Array.of(value).buffer) });
+
 export function expertGraph(cut: ExpertsCut, e: number, initializerOf: (name: string) => TensorProto): GraphParts {
   const { hidden: H, inter: I, experts: E, bits, blockSize: bs } = cut;
   const inits: TensorProto[] = [i64('swiglu_shape', [0, I, 2]), i64('pair', [1, 1]), i64('flat_shape', [0, I])];
@@ -61,7 +63,14 @@ export function expertGraph(cut: ExpertsCut, e: number, initializerOf: (name: st
 
   proj('fc1', 'x', 2 * I, H, 'gate_up');
   node('Reshape', ['gate_up', 'swiglu_shape'], ['gate_up_pairs']);
-  node('Split', ['gate_up_pairs', 'pair'], ['gate', 'up'], [{ name: 'axis', i: 2 }]);
+  const L = cut.swigluLimit ?? 0;
+  node('Split', ['gate_up_pairs', 'pair'], L > 0 ? ['gate_raw', 'up_raw'] : ['gate', 'up'], [{ name: 'axis', i: 2 }]);
+  if (L > 0) {
+    // DeepSeek-V4's swiglu_limit: gate clamped from above, up to [-L, L].
+    inits.push(f32('limit', L), f32('neg_limit', -L));
+    node('Min', ['gate_raw', 'limit'], ['gate']);
+    node('Clip', ['up_raw', 'neg_limit', 'limit'], ['up']);
+  }
   node('Sigmoid', ['gate'], ['gate_sigmoid']);
   node('Mul', ['gate', 'gate_sigmoid'], ['gate_silu']);
   node('Mul', ['gate_silu', 'up'], ['act3']);

@@ -110,6 +110,8 @@ export interface ExpertsCut {
   blockSize: number;
   /** Bytes of all this layer's routed expert weights (placement on a GPU). */
   bytes: number;
+  /** SwiGLU clamp (DeepSeek-V4); 0 or absent: none. */
+  swigluLimit?: number;
   /** Initializer names: fc1 [E, 2I, H] (gate/up rows interleaved), fc2 [E, H, I]. */
   fc1: { w: string; scales?: string };
   fc2: { w: string; scales?: string };
@@ -131,6 +133,8 @@ export function routedExperts(
   expert: (e: number) => ExpertWeights,
   quant: Quant,
   onCut?: (cut: ExpertsCut) => void,
+  /** Clamp gate to <= L and up to [-L, L] before SwiGLU (DeepSeek-V4's swiglu_limit); 0: none. */
+  swigluLimit = 0,
 ): string {
   const sumW = g.op('ReduceSum', [routing.weights, g.i64([-1])], { keepdims: 1 }); // [N,1]
   const full = g.op('ConstantOfShape', [g.concat([g.op('Slice', [g.op('Shape', [x2d]), g.i64([0]), g.i64([1])]), g.i64([experts])], 0)], {
@@ -170,6 +174,7 @@ export function routedExperts(
       normalize_routing_weights: 1,
       activation_alpha: 1.0,
       activation_beta: 0.0,
+      ...(swigluLimit > 0 ? { swiglu_limit: swigluLimit } : {}),
     }, { domain: 'com.microsoft' });
   } else {
     const bits = QUANT_BITS[quant];
@@ -218,12 +223,13 @@ export function routedExperts(
       activation_beta: 0.0,
     };
     if (bs) attrs.block_size = bs;
+    if (swigluLimit > 0) attrs.swiglu_limit = swigluLimit;
     // Per-row scales (no block divides H and I) have no MatMulNBits form: such a layer stays fused.
     const bytes = [...fc1Parts.w, ...fc1Parts.s, ...fc2Parts.w, ...fc2Parts.s].reduce((a, p) => a + p.byteLength, 0);
     if (bs) cut = { fc1: { w: fc1w, scales: fc1s }, fc2: { w: fc2w, scales: fc2s }, bits, blockSize: bs, bytes };
     y = g.op('QMoE', [x2d, routerIn, fc1w, fc1s, '', fc2w, fc2s], attrs, { domain: 'com.microsoft' });
   }
   const output = g.mul(y, sumW);
-  if (cut && onCut) onCut({ ...cut, x2d, indices: routing.indices, weights: routing.weights, output, experts, hidden, inter, topK });
+  if (cut && onCut) onCut({ ...cut, x2d, indices: routing.indices, weights: routing.weights, output, experts, hidden, inter, topK, swigluLimit });
   return output;
 }

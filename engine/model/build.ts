@@ -10,6 +10,7 @@ import { Checkpoint, defaultCacheDir } from '../checkpoint/checkpoint.ts';
 import { GraphBuilder } from '../graph/builder.ts';
 import type { Quant } from '../graph/linear.ts';
 import { emitDecoder, type DecoderIO } from './decoder.ts';
+import { emitV4Decoder } from './deepseek-v4/graph.ts';
 import { writeDispatchPlan, type DispatchPlan } from './dispatch.ts';
 import { specFromConfig, type ModelSpec } from './spec.ts';
 
@@ -82,7 +83,8 @@ export async function buildModel(ckpt: Checkpoint, opts: BuildOptions): Promise<
   let dispatch: DispatchPlan | null;
   try {
     const phase = opts.quant === 'none' ? 'building' : 'quantising';
-    io = emitDecoder(g, spec, ckpt, opts.quant, (done, total) =>
+    const emit = spec.v4 ? emitV4Decoder : emitDecoder;
+    io = emit(g, spec, ckpt, opts.quant, (done, total) =>
       progress({ phase, done, total, message: `${phase} layer ${done}/${total}` }),
     );
     g.finish({ switchyard_builder: String(BUILDER_VERSION), model_type: spec.modelType, quant: opts.quant });

@@ -21,6 +21,8 @@ export interface CacheInput {
   shape: (number | string)[];
   /** The output holds only the new rows; the engine appends them to its buffer (MLA's latent). */
   append?: boolean;
+  /** The output is past + new rows; the engine keeps only the last `window` of them (V4's sliding window). */
+  window?: number;
 }
 
 export interface DecoderIO {
@@ -90,6 +92,7 @@ export function emitDecoder(
     const x = g.rmsNorm(h, g.weight('input_layernorm', W(`${p}.input_layernorm.weight`, [H]), [H]), spec.eps);
     let attnOut: string;
     const a = spec.attention;
+    if (a.kind === 'v4') throw new Error('internal: DeepSeek-V4 is emitted by deepseek-v4/graph.ts');
     if (a.kind === 'mla') {
       const qDim = a.nopeDim + a.ropeDim;
       let qW: Float32Array;

@@ -40,7 +40,11 @@ export function modelFacts(spec: ModelSpec, ckpt: Checkpoint): ModelFacts {
     modelType: spec.modelType,
     architecture: Array.isArray(archs) ? String(archs[0]) : spec.modelType,
     attention:
-      spec.attention.kind === 'mla'
+      spec.attention.kind === 'v4'
+        ? `DeepSeek-V4 shared K=V MQA (${spec.attention.heads} heads x ${spec.attention.headDim}, rope ${spec.attention.ropeDim}; ` +
+          `${spec.v4!.layerTypes.filter((t) => t === 'sliding').length} sliding + ${spec.v4!.layerTypes.filter((t) => t === 'csa').length} CSA + ` +
+          `${spec.v4!.layerTypes.filter((t) => t === 'hca').length} HCA layers, window ${spec.v4!.slidingWindow})`
+        : spec.attention.kind === 'mla'
         ? `MLA (${spec.attention.heads} heads, kv_lora_rank ${spec.attention.kvLoraRank}, rope ${spec.attention.ropeDim})`
         : `GQA (${spec.attention.heads} query / ${spec.attention.kvHeads} KV heads x ${spec.attention.headDim})`,
     layers: spec.layers,

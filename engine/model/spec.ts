@@ -3,11 +3,13 @@
  * fields (never from the model's name), validated with errors that name config.json.
  */
 import { EngineInputError } from '../errors.ts';
+import { v4CacheFloatsAt, v4SpecFromConfig, type V4Spec } from './deepseek-v4/config.ts';
 import { ropeParams, yarnGetMscale, type RopeParams } from './rope.ts';
 
 export const SUPPORTED_MODEL_TYPES = [
   'deepseek_v2',
   'deepseek_v3',
+  'deepseek_v4',
   'qwen3_moe',
   'qwen2_moe',
   'mixtral',
@@ -44,8 +46,18 @@ export interface MlaAttention {
   ropeInterleaved: boolean;
 }
 
+/** DeepSeek-V4: one shared K=V head; the rest of its attention is in `ModelSpec.v4`. */
+export interface V4Attention {
+  kind: 'v4';
+  heads: number;
+  kvHeads: 1;
+  headDim: number;
+  ropeDim: number;
+}
+
 export interface RouterSpec {
-  scoring: 'softmax' | 'sigmoid';
+  /** sqrtsoftplus: DeepSeek-V4's sqrt(softplus(logits)). */
+  scoring: 'softmax' | 'sigmoid' | 'sqrtsoftplus';
   /** greedy: top-k of scores; group_limited_greedy: best groups by max; noaux_tc: by top-2 sum of biased scores. */
   method: 'greedy' | 'group_limited_greedy' | 'noaux_tc';
   nGroup: number;
@@ -68,15 +80,17 @@ export interface MoeSpec {
 
 export interface ModelSpec {
   modelType: ModelType;
-  family: 'deepseek' | 'qwen_moe' | 'mixtral' | 'dense';
+  family: 'deepseek' | 'deepseek_v4' | 'qwen_moe' | 'mixtral' | 'dense';
   hidden: number;
   layers: number;
   vocab: number;
   eps: number;
   tieEmbeddings: boolean;
   maxPositions: number;
-  attention: GqaAttention | MlaAttention;
+  attention: GqaAttention | MlaAttention | V4Attention;
   rope: RopeParams;
+  /** DeepSeek-V4's layer schedule, compressors, indexer and mHC (null for other architectures). */
+  v4: V4Spec | null;
   softmaxScale: number;
   denseIntermediate: number;
   mlpBias: boolean;
@@ -173,6 +187,7 @@ export function specFromConfig(cfg: Record<string, unknown>, configPath: string)
   const hiddenAct = r.str('hidden_act', 'silu');
   r.check(hiddenAct === 'silu', `unsupported hidden_act "${hiddenAct}" (only silu/SwiGLU models are supported)`);
 
+  if (mt === 'deepseek_v4') return v4ModelSpec(r, cfg, configPath, { hidden, layers, vocab, heads, eps, maxPositions });
   const family: ModelSpec['family'] = mt.startsWith('deepseek')
     ? 'deepseek'
     : mt.endsWith('_moe')
@@ -328,15 +343,73 @@ export function specFromConfig(cfg: Record<string, unknown>, configPath: string)
     mlpBias: r.bool('mlp_bias', false) ? r.fail('mlp_bias: true is not supported (MLP layers with biases)') : false,
     layerKinds,
     moe,
+    v4: null,
     bosTokenId: typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : null,
     eosTokenIds: tokenIds(cfg.eos_token_id),
     torchDtype: r.str('torch_dtype', r.str('dtype', 'float32')),
   };
 }
 
-/** Bytes of KV cache per token for the given element size (4 for fp32, 2 for fp16). */
+function v4ModelSpec(
+  r: ConfigReader,
+  cfg: Record<string, unknown>,
+  configPath: string,
+  c: { hidden: number; layers: number; vocab: number; heads: number; eps: number; maxPositions: number },
+): ModelSpec {
+  const v4 = v4SpecFromConfig(cfg, configPath, c.layers, c.heads);
+  const scoring = r.str('scoring_func', 'sqrtsoftplus');
+  r.check(scoring === 'sqrtsoftplus', `unsupported scoring_func "${scoring}" for DeepSeek-V4 (sqrtsoftplus)`);
+  const experts = r.pos('n_routed_experts');
+  const topK = r.pos('num_experts_per_tok');
+  r.check(topK <= experts, `num_experts_per_tok (${topK}) exceeds the number of experts (${experts})`);
+  const inter = r.pos('moe_intermediate_size');
+  const nShared = r.int('n_shared_experts', 1);
+  return {
+    modelType: 'deepseek_v4',
+    family: 'deepseek_v4',
+    hidden: c.hidden,
+    layers: c.layers,
+    vocab: c.vocab,
+    eps: c.eps,
+    tieEmbeddings: r.bool('tie_word_embeddings', false),
+    maxPositions: c.maxPositions,
+    attention: { kind: 'v4', heads: c.heads, kvHeads: 1, headDim: v4.headDim, ropeDim: v4.ropeDim },
+    rope: v4.mainRope,
+    v4,
+    softmaxScale: Math.pow(v4.headDim, -0.5),
+    denseIntermediate: 0,
+    mlpBias: false,
+    layerKinds: Array.from({ length: c.layers }, () => 'moe' as const),
+    moe: {
+      experts,
+      topK,
+      intermediate: inter,
+      router: {
+        scoring: 'sqrtsoftplus',
+        method: 'noaux_tc',
+        nGroup: 1,
+        topkGroup: 1,
+        normTopk: r.bool('norm_topk_prob', true),
+        normEps: 1e-20,
+        scaling: r.num('routed_scaling_factor', 1),
+        hasCorrectionBias: true,
+      },
+      shared: nShared > 0 ? { intermediate: inter * nShared, gated: false } : null,
+    },
+    bosTokenId: typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : null,
+    eosTokenIds: tokenIds(cfg.eos_token_id),
+    torchDtype: r.str('torch_dtype', r.str('dtype', 'float32')),
+  };
+}
+
+/**
+ * Bytes of KV cache per token for the given element size (4 for fp32, 2 for fp16). DeepSeek-V4's
+ * cache is not linear in tokens (a sliding window plus compressed entries): this is its average
+ * per token at 128K tokens; see v4CacheFloatsAt for the cache at a given length.
+ */
 export function kvBytesPerToken(spec: ModelSpec, elementBytes = 2): number {
   const a = spec.attention;
+  if (a.kind === 'v4') return Math.ceil((v4CacheFloatsAt(spec.v4!, 131072) * elementBytes) / 131072);
   const perLayer = a.kind === 'mla' ? a.kvLoraRank + a.ropeDim : 2 * a.kvHeads * a.headDim;
   return perLayer * spec.layers * elementBytes;
 }
@@ -344,6 +417,7 @@ export function kvBytesPerToken(spec: ModelSpec, elementBytes = 2): number {
 /** What the same model would cache per token with full K/V (for comparison in `info`). */
 export function fullKvBytesPerToken(spec: ModelSpec, elementBytes = 2): number {
   const a = spec.attention;
+  if (a.kind === 'v4') return a.headDim * spec.layers * elementBytes;
   const perLayer = a.kind === 'mla' ? a.heads * (a.nopeDim + a.ropeDim + a.vDim) : 2 * a.kvHeads * a.headDim;
   return perLayer * spec.layers * elementBytes;
 }

@@ -13,6 +13,10 @@ import * as ort from 'onnxruntime-node';
 import type { BuiltModel } from '../model/build.ts';
 import { createSessionWithFallback, DEFAULT_PREFERENCE, probeProvider, type ProviderAttempt, type ProviderName } from './providers.ts';
 import { DeviceKvOps } from './device-kv.ts';
+import { CompressedKvState } from './compressed-state.ts';
+import { disposeTensor, KvState, type KvLocation } from './kv-state.ts';
+
+export { KvState, type KvLocation } from './kv-state.ts';
 import { defaultExpertMode, expertModeFromEnv, expertSessionOptions, type ExpertMode } from './experts.ts';
 import { DispatchRunner, FusedRunner, type Runner } from './runners.ts';
 import { cpuPlacement, gpuBudget, gpuPlacement, type ExpertPlacement } from './placement.ts';
@@ -47,156 +51,6 @@ export interface ForwardResult {
   vocab: number;
   /** Per MoE layer: chosen experts [S, K] when requested. */
   routing?: Map<number, { topK: number; indices: BigInt64Array }>;
-}
-
-export type KvLocation = 'cpu' | 'gpu-buffer';
-
-export class KvState {
-  length = 0;
-  /** Host buffers with spare capacity behind the append caches' tensors (views of their first rows). */
-  private readonly spare = new Map<string, Float32Array>();
-  /**
-   * `device` is set when the tensors live on the GPU (WebGPU): trims and copies then run there. This
-   * state owns its tensors: forward() and trim() dispose the ones they replace, dispose() the rest.
-   */
-  constructor(
-    readonly tensors: Map<string, ort.Tensor>,
-    private readonly device: DeviceKvOps | null = null,
-  ) {}
-
-  get location(): KvLocation {
-    return this.device ? 'gpu-buffer' : 'cpu';
-  }
-
-  /**
-   * Appends rows [B, H, S, D] (B*H == 1: MLA's latent) to cache `name`. On the host the cache is a view
-   * of a buffer grown by doubling, so a step writes only its new rows; on the device it is a Concat
-   * there. Takes ownership of `rows`.
-   */
-  async append(name: string, rows: ort.Tensor): Promise<void> {
-    const cur = this.tensors.get(name);
-    if (!cur) throw new Error(`no cache tensor named ${name}`);
-    if (this.device) {
-      // An empty cache is a host tensor; WebGPU has no zero-sized buffers, so the rows become the cache.
-      if (cur.dims[2] === 0) {
-        this.tensors.set(name, rows);
-        return;
-      }
-      this.tensors.set(name, await this.device.concat(cur, rows));
-      disposeTensor(cur);
-      disposeTensor(rows);
-      return;
-    }
-    const [b, h, T, d] = cur.dims as number[];
-    if (b! * h! !== 1) throw new Error(`internal: append cache ${name} has ${b! * h!} heads`);
-    const S = rows.dims[2]!;
-    const used = T! * d!;
-    const need = used + S * d!;
-    const data = cur.data as Float32Array;
-    let buf = this.spare.get(name);
-    // The spare buffer is ours only while the current tensor is a view of its start.
-    if (!buf || data.buffer !== buf.buffer || data.byteOffset !== 0 || buf.length < need) {
-      const grown = new Float32Array(Math.max(need, 2 * (buf?.length ?? 0), 256 * d!));
-      grown.set(data.subarray(0, used));
-      buf = grown;
-      this.spare.set(name, buf);
-    }
-    buf.set(rows.data as Float32Array, used);
-    this.tensors.set(name, new ort.Tensor('float32', buf.subarray(0, need), [b!, h!, T! + S, d!]));
-  }
-
-  /** Keep only the first n positions (n <= length). */
-  async trim(n: number): Promise<void> {
-    if (n > this.length || n < 0) throw new Error(`cannot trim a cache of ${this.length} positions to ${n}`);
-    if (n === this.length) return;
-    for (const [name, t] of this.tensors) this.tensors.set(name, await this.#prefix(t, n, true));
-    this.length = n;
-  }
-
-  /** An independent state holding the first n positions (default all), for a prefix cache to keep. */
-  async copy(n = this.length): Promise<KvState> {
-    if (n > this.length || n < 0) throw new Error(`cannot copy ${n} positions of a cache of ${this.length}`);
-    const copy = new Map<string, ort.Tensor>();
-    for (const [name, t] of this.tensors) copy.set(name, await this.#prefix(t, n, false));
-    const s = new KvState(copy, this.device);
-    s.length = n;
-    return s;
-  }
-
-  clone(): Promise<KvState> {
-    return this.copy(this.length);
-  }
-
-  /** Positions [0, n) of t as a tensor of its own (`replace`: t is this state's and goes). */
-  async #prefix(t: ort.Tensor, n: number, replace: boolean): Promise<ort.Tensor> {
-    const [b, h, T, d] = t.dims as number[];
-    if (n === 0 || T === 0) {
-      if (replace) disposeTensor(t);
-      return emptyLike(t);
-    }
-    if (this.device) {
-      const out = await this.device.prefix(t, n);
-      if (replace) disposeTensor(t);
-      return out;
-    }
-    const src = t.data as Float32Array;
-    if (b! * h! === 1) {
-      // One sequence, one cache head (the MLA latent): the first n positions are a prefix of the
-      // buffer, so a trim is a view; a copy must not share it.
-      const view = src.subarray(0, n * d!);
-      return new ort.Tensor('float32', replace ? view : view.slice(), [b!, h!, n, d!]);
-    }
-    const out = new Float32Array(b! * h! * n * d!);
-    for (let bh = 0; bh < b! * h!; bh++) out.set(src.subarray(bh * T! * d!, bh * T! * d! + n * d!), bh * n * d!);
-    return new ort.Tensor('float32', out, [b!, h!, n, d!]);
-  }
-
-  /** The values of one cache tensor on the host (tests, debugging). */
-  async read(name: string): Promise<Float32Array> {
-    const t = this.tensors.get(name);
-    if (!t) throw new Error(`no cache tensor named ${name}`);
-    if (t.location === 'gpu-buffer') return this.device!.read(t);
-    return t.data as Float32Array;
-  }
-
-  /** Frees device memory now rather than when the garbage collector gets to it. */
-  dispose(): void {
-    for (const [name, t] of this.tensors) {
-      disposeTensor(t);
-      this.tensors.set(name, emptyLike(t));
-    }
-    this.length = 0;
-  }
-
-  /** Bytes held by this cache (on the device when location is 'gpu-buffer'). */
-  get bytes(): number {
-    let n = 0;
-    for (const t of this.tensors.values()) n += 4 * (t.dims as number[]).reduce((a, x) => a * x, 1);
-    return n;
-  }
-
-  /**
-   * Gives back the spare capacity of host append caches (a copy of the rows in use), so a state kept
-   * in the prefix cache holds what `bytes` says. Appending again grows the buffer anew.
-   */
-  fit(): void {
-    for (const [name, buf] of this.spare) {
-      const t = this.tensors.get(name)!;
-      const data = t.data as Float32Array;
-      if (data.buffer === buf.buffer && buf.length > data.length) this.tensors.set(name, new ort.Tensor('float32', data.slice(), t.dims as number[]));
-    }
-    this.spare.clear();
-  }
-}
-
-/** A host tensor of t's [B, H, 0, D] shape: no positions yet. */
-function emptyLike(t: ort.Tensor): ort.Tensor {
-  const [b, h, , d] = t.dims as number[];
-  return new ort.Tensor('float32', new Float32Array(0), [b!, h!, 0, d!]);
-}
-
-function disposeTensor(t: ort.Tensor): void {
-  if (t.location === 'gpu-buffer') t.dispose();
 }
 
 export class ModelSession {
@@ -263,7 +117,8 @@ export class ModelSession {
     }
     // Cache outputs stay on the device and go back in as past.* next step: no round trip through host
     // memory per token. Logits and routing come to the host (the sampler runs in JavaScript).
-    const onDevice = opts.kvOnDevice ?? true;
+    // DeepSeek-V4's state is rebuilt from snapshots on the host (compressed-state.ts).
+    const onDevice = (opts.kvOnDevice ?? true) && !model.spec.v4;
     // Routed experts (symmetric int8/int4 QMoE: WebGPU's kernel refuses zero points) go to the GPU
     // layer by layer within the budget, the rest to the CPU (placement.ts). Attention, norms, dense
     // layers, shared experts and the cache are on the GPU.
@@ -287,6 +142,9 @@ export class ModelSession {
       const d = c.shape.map((x) => (typeof x === 'number' ? x : 0));
       tensors.set(c.past, new ort.Tensor('float32', new Float32Array(0), d));
     }
+    if (this.model.spec.v4) {
+      return new CompressedKvState(tensors, this.model.io.caches, async (st, ids) => void (await this.forward(st, ids)), snapshotEvery());
+    }
     return new KvState(tensors, this.device);
   }
 
@@ -296,7 +154,24 @@ export class ModelSession {
    */
   async forward(state: KvState, ids: number[], opts: { logitsToKeep?: number; routing?: boolean } = {}): Promise<ForwardResult> {
     if (ids.length === 0) throw new Error('forward needs at least one token');
-    if (ids.length > 1 && this.tokenByToken) return this.#forwardEach(state, ids, opts);
+    if (state instanceof CompressedKvState) {
+      // Cut the step at snapshot positions so a later trim/copy can restore any prefix cheaply.
+      const every = state.snapshotEvery;
+      const sizes: number[] = [];
+      let at = state.length;
+      let left = ids.length;
+      while (left > 0) {
+        const n = this.tokenByToken ? 1 : Math.min(left, every - (at % every));
+        sizes.push(n);
+        at += n;
+        left -= n;
+      }
+      return this.#forwardSplit(state, ids, sizes, opts, (piece) => {
+        state.tokens.push(...piece);
+        if (state.length % every === 0) state.snapshot();
+      });
+    }
+    if (ids.length > 1 && this.tokenByToken) return this.#forwardSplit(state, ids, ids.map(() => 1), opts);
     return this.#forward(state, ids, opts);
   }
 
@@ -310,15 +185,28 @@ export class ModelSession {
     return this.provider === 'webgpu' && this.placement.gpuLayers.length > 0 && process.env.SWITCHYARD_WEBGPU_QMOE_BATCH !== '1';
   }
 
-  async #forwardEach(state: KvState, ids: number[], opts: { logitsToKeep?: number; routing?: boolean }): Promise<ForwardResult> {
+  /** Runs ids as consecutive steps of the given sizes and joins their logits and routing. */
+  async #forwardSplit(
+    state: KvState,
+    ids: number[],
+    sizes: number[],
+    opts: { logitsToKeep?: number; routing?: boolean },
+    after: (piece: number[]) => void = () => {},
+  ): Promise<ForwardResult> {
     const keep = Math.min(ids.length, Math.max(1, opts.logitsToKeep ?? 1));
     const rows: Float32Array[] = [];
     const routing = new Map<number, { topK: number; parts: BigInt64Array[] }>();
     let vocab = 0;
-    for (let i = 0; i < ids.length; i++) {
-      const r = await this.#forward(state, [ids[i]!], { routing: opts.routing });
+    let start = 0;
+    for (const n of sizes) {
+      const piece = ids.slice(start, start + n);
+      // Logits of this piece's positions that fall among the last `keep` of the whole step.
+      const want = Math.max(0, Math.min(n, start + n - (ids.length - keep)));
+      const r = await this.#forward(state, piece, { routing: opts.routing, logitsToKeep: Math.max(1, want) });
+      after(piece);
       vocab = r.vocab;
-      if (i >= ids.length - keep) rows.push(r.logits);
+      if (want > 0) rows.push(r.logits.subarray((r.keep - want) * r.vocab));
+      start += n;
       for (const [layer, v] of r.routing ?? []) {
         const e = routing.get(layer) ?? { topK: v.topK, parts: [] };
         e.parts.push(v.indices);
@@ -326,7 +214,11 @@ export class ModelSession {
       }
     }
     const logits = new Float32Array(keep * vocab);
-    rows.forEach((r, i) => logits.set(r, i * vocab));
+    let offset = 0;
+    for (const r of rows) {
+      logits.set(r, offset);
+      offset += r.length;
+    }
     const result: ForwardResult = { logits, keep, vocab };
     if (opts.routing) {
       result.routing = new Map();
@@ -358,6 +250,10 @@ export class ModelSession {
         await state.append(c.past, out[c.present]!);
         continue;
       }
+      if (c.window !== undefined) {
+        state.tensors.set(c.past, lastRows(out[c.present]!, c.window));
+        continue;
+      }
       const old = state.tensors.get(c.past)!;
       state.tensors.set(c.past, out[c.present]!);
       disposeTensor(old);
@@ -384,6 +280,20 @@ export class ModelSession {
     await this.runner.release();
     await this.device?.release();
   }
+}
+
+/** The last n rows (axis 2) of a host tensor [1, 1, R, D], as a tensor of its own. */
+function lastRows(t: ort.Tensor, n: number): ort.Tensor {
+  const [b, h, R, d] = t.dims as number[];
+  if (R! <= n) return t;
+  const data = (t.data as Float32Array).slice((R! - n) * d!);
+  return new ort.Tensor('float32', data, [b!, h!, n, d!]);
+}
+
+/** Positions between snapshots of a compressed (DeepSeek-V4) cache: SWITCHYARD_V4_SNAPSHOT_EVERY, default 256. */
+function snapshotEvery(): number {
+  const v = Number(process.env.SWITCHYARD_V4_SNAPSHOT_EVERY ?? 256);
+  return Number.isInteger(v) && v > 0 ? v : 256;
 }
 
 /** The decoder's outputs: logits, present caches, routing indices. */
