@@ -32,6 +32,9 @@ export interface CaseResult {
   greedyTotal: number;
   routingMatched: number;
   routingTotal: number;
+  /** Chunked-prefill schedules run (reference.json `chunked_prefill`, DeepSeek-V4 cases) and their worst diff. */
+  chunkedSchedules: number;
+  chunkedMaxAbs: number;
   cosine: number;
   top1: number;
   provider: string;
@@ -44,6 +47,8 @@ interface Reference {
   decode_step: { token_id: number; logits: number[] };
   greedy: { new_tokens: number[]; step_logits: number[][] };
   routing?: { layers: { layer: number; topk_indices: number[][] }[] };
+  /** The prompt fed in chunks of these sizes (V4 cases): every position vs prefill.logits, then decode_step. */
+  chunked_prefill?: Record<string, { chunk_sizes?: number[] } | string>;
 }
 
 /** Folders under dir that hold a reference.json (sorted). */
@@ -167,13 +172,38 @@ export async function runOracleCase(caseDir: string, opts: OracleOptions): Promi
         if (s + 1 < steps) logits = (await session.forward(state, [tok])).logits;
       }
 
+      // Chunked prefill: the same prompt through the cache in the reference's schedules, each
+      // position's logits against the one-pass prefill, then the decode step after the last chunk.
+      const chunked = new Agreement();
+      let chunkedSchedules = 0;
+      for (const sched of Object.values(ref.chunked_prefill ?? {})) {
+        if (typeof sched !== 'object' || !Array.isArray(sched.chunk_sizes)) continue;
+        chunkedSchedules++;
+        const st = session.newState();
+        let at = 0;
+        for (const n of sched.chunk_sizes) {
+          const r = await session.forward(st, ids.slice(at, at + n), { logitsToKeep: n });
+          for (let t = 0; t < n; t++) {
+            const row = r.logits.subarray(t * V, (t + 1) * V);
+            chunked.add(row, ref.prefill.logits[at + t]!);
+            all.add(row, ref.prefill.logits[at + t]!);
+          }
+          at += n;
+        }
+        const after = await session.forward(st, [ref.decode_step.token_id]);
+        chunked.add(after.logits, ref.decode_step.logits);
+        all.add(after.logits, ref.decode_step.logits);
+        st.dispose();
+      }
+
       const quantised = opts.quant !== 'none';
       const pass = quantised
         ? all.cosine >= (opts.minCosine ?? 0.99) && all.top1Rate >= (opts.minTop1 ?? 0.9)
         : prefillAgg.maxAbs <= opts.tolerance &&
           decodeAgg.maxAbs <= opts.tolerance &&
           greedyMatched === steps &&
-          routingMatched === routingTotal;
+          routingMatched === routingTotal &&
+          chunked.maxAbs <= opts.tolerance;
       return {
         name,
         prefillMaxAbs: prefillAgg.maxAbs,
@@ -182,6 +212,8 @@ export async function runOracleCase(caseDir: string, opts: OracleOptions): Promi
         greedyTotal: steps,
         routingMatched,
         routingTotal,
+        chunkedSchedules,
+        chunkedMaxAbs: chunked.maxAbs,
         cosine: all.cosine,
         top1: all.top1Rate,
         provider: session.provider,
@@ -199,6 +231,7 @@ export function formatCase(r: CaseResult, quant: Quant): string {
   let line =
     `case=${r.name} prefill_max_abs=${r.prefillMaxAbs.toExponential(2)} decode_max_abs=${r.decodeMaxAbs.toExponential(2)} ` +
     `greedy=${r.greedyMatched}/${r.greedyTotal} routing=${r.routingMatched}/${r.routingTotal}`;
+  if (r.chunkedSchedules) line += ` chunked=${r.chunkedSchedules} chunked_max_abs=${r.chunkedMaxAbs.toExponential(2)}`;
   if (quant !== 'none') line += ` cosine=${r.cosine.toFixed(5)} top1=${r.top1.toFixed(3)}`;
   return `${line} pass=${r.pass}`;
 }
