@@ -140,7 +140,26 @@ function contentOf(m: unknown, i: number): ChatMessage {
   }
   if (content === null || content === undefined) content = '';
   if (typeof content !== 'string') throw new HttpError(400, `messages[${i}].content must be a string`, 'invalid_request_error', 'messages');
-  return { role, content };
+  // An earlier answer's reasoning, as DeepSeek's API returns it; the V4 encoding drops it.
+  const reasoning = o.reasoning_content;
+  if (reasoning === undefined || reasoning === null) return { role, content };
+  if (typeof reasoning !== 'string') throw new HttpError(400, `messages[${i}].reasoning_content must be a string`, 'invalid_request_error', 'messages');
+  return { role, content, reasoning };
+}
+
+/** `chat_template_kwargs.thinking` (vLLM's switch for DeepSeek's thinking mode). */
+function thinkingOf(body: Json): boolean | undefined {
+  const kw = body.chat_template_kwargs;
+  if (kw === undefined || kw === null) return undefined;
+  if (typeof kw !== 'object' || Array.isArray(kw)) {
+    throw new HttpError(400, `'chat_template_kwargs' must be an object`, 'invalid_request_error', 'chat_template_kwargs');
+  }
+  const t = (kw as Json).thinking;
+  if (t === undefined || t === null) return undefined;
+  if (typeof t !== 'boolean') {
+    throw new HttpError(400, `'chat_template_kwargs.thinking' must be a boolean`, 'invalid_request_error', 'chat_template_kwargs.thinking');
+  }
+  return t;
 }
 
 export interface OpenAIServerOptions {
@@ -216,6 +235,7 @@ export function startOpenAIServer(opts: OpenAIServerOptions): Promise<http.Serve
       throw new HttpError(400, `'messages' must be a non-empty array`, 'invalid_request_error', 'messages');
     }
     const messages = body.messages.map(contentOf);
+    const thinking = thinkingOf(body);
     const chunk = (delta: Json, finish: string | null) => ({
       id,
       object: 'chat.completion.chunk',
@@ -228,7 +248,7 @@ export function startOpenAIServer(opts: OpenAIServerOptions): Promise<http.Serve
       sse(chunk({ role: 'assistant', content: '' }, null));
     }
     const r = await engine.chat(
-      { messages, ...common },
+      { messages, thinking, ...common },
       ac.signal,
       stream
         ? (d) => {

@@ -19,6 +19,11 @@ export interface ReasoningDelta {
 export interface ReasoningSplitterOptions {
   /** The output starts inside a reasoning block (the prompt ended with the open tag). */
   startInReasoning?: boolean;
+  /**
+   * The prompt already closed the reasoning block (DeepSeek-V4's non-thinking turns open with
+   * `</think>`): all output is content, a `<think>` in it too.
+   */
+  reasoningClosed?: boolean;
   /** Default '<think>'. */
   openTag?: string;
   /** Default '</think>'. */
@@ -39,6 +44,8 @@ export class ReasoningSplitter {
     this.#close = opts.closeTag ?? '</think>';
     if (this.#open.length === 0 || this.#close.length === 0) throw new Error('reasoning tags must not be empty');
     this.#inReasoning = opts.startInReasoning ?? false;
+    this.#done = opts.reasoningClosed ?? false;
+    if (this.#inReasoning && this.#done) throw new Error('startInReasoning and reasoningClosed exclude each other');
   }
 
   /** Whether text now goes to reasoning. */

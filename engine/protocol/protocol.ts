@@ -145,6 +145,11 @@ export interface CompleteResult {
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
+  /**
+   * An earlier assistant answer's reasoning, where the client kept it. Encodings that drop
+   * earlier reasoning (DeepSeek-V4's) leave it out; chat templates do not see it.
+   */
+  reasoning?: string;
 }
 
 export interface ChatParams extends SamplingParams, GenerationLimits {
@@ -153,6 +158,11 @@ export interface ChatParams extends SamplingParams, GenerationLimits {
   streamId?: string;
   /** Speculate from n-gram matches in the prompt (greedy only; output identical). */
   promptLookup?: boolean;
+  /**
+   * Thinking mode, for chat encodings that have the switch (DeepSeek-V4's): true opens a
+   * reasoning block (streamed as `reasoning`), false (the default) answers directly.
+   */
+  thinking?: boolean;
 }
 
 export interface ChatDeltaParams {

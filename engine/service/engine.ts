@@ -130,7 +130,7 @@ export class Engine {
       throw new EngineInputError(path.join(dir, 'tokenizer.json'), 'file not found (the engine service needs the tokenizer)');
     }
     const facts = modelFacts(model.built.spec, model.ckpt);
-    const formats = detectFormats(model.tokenizer);
+    const formats = detectFormats(model.tokenizer, facts.modelType);
     const info: LoadModelResult = {
       model: dir,
       architecture: facts.architecture,
@@ -194,7 +194,7 @@ export class Engine {
     checkChat(p);
     const l = this.#need();
     const tok = l.model.tokenizer!;
-    const prompt = buildChatPrompt(l.formats, tok, p.messages);
+    const prompt = buildChatPrompt(l.formats, tok, p.messages, { thinking: p.thinking });
     if (prompt.fallback) this.log('warn', `chat template: ${prompt.fallback}`);
     const split = prompt.reasoning;
     let content = '';

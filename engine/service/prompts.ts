@@ -3,6 +3,7 @@
  * calls for (engine/prompt), the stop ids that end that kind of output, and the stop detector.
  */
 import { renderChat } from '../prompt/chat.ts';
+import { detectDeepSeekV4Chat, renderDeepSeekV4 } from '../prompt/deepseek-v4.ts';
 import { buildFimPrompt, detectFimFormat, type FimFormat } from '../prompt/fim.ts';
 import { encodePlainText } from '../prompt/plain-text.ts';
 import { ReasoningSplitter } from '../prompt/reasoning.ts';
@@ -12,10 +13,19 @@ import type { ChatMessage, CompleteParams, GenerationLimits } from '../protocol/
 
 export interface PromptFormats {
   fim: FimFormat | null;
+  /**
+   * How chats are encoded: 'deepseek-v4', DeepSeek-V4's own encoding (a checkpoint without a
+   * chat_template whose tokenizer has V4's tokens); 'template', the chat_template or its fallback.
+   */
+  chat: 'template' | 'deepseek-v4';
+  /** Why the V4 encoding was not used although config.json names deepseek_v4 (for the log). */
+  chatNote?: string;
 }
 
-export function detectFormats(tok: EngineTokenizer): PromptFormats {
-  return { fim: detectFimFormat(tok) };
+/** `modelType`: config.json's model_type, one of the signs of DeepSeek-V4 (never the name). */
+export function detectFormats(tok: EngineTokenizer, modelType?: string): PromptFormats {
+  const v4 = detectDeepSeekV4Chat(tok, modelType);
+  return { fim: detectFimFormat(tok), chat: v4.use ? 'deepseek-v4' : 'template', chatNote: v4.note };
 }
 
 export interface BuiltPrompt {
@@ -43,14 +53,27 @@ export interface BuiltChat extends BuiltPrompt {
   reasoning: ReasoningSplitter;
 }
 
-export function buildChatPrompt(_f: PromptFormats, tok: EngineTokenizer, messages: ChatMessage[]): BuiltChat {
+export interface ChatPromptOptions {
+  /** Thinking mode where the encoding has the switch (DeepSeek-V4). Default false. */
+  thinking?: boolean;
+}
+
+export function buildChatPrompt(f: PromptFormats, tok: EngineTokenizer, messages: ChatMessage[], opts: ChatPromptOptions = {}): BuiltChat {
+  const stopIds = unique([...tok.eosIds, ...tok.special.endOfTurn, tok.special.endOfText]);
+  if (f.chat === 'deepseek-v4') {
+    const thinking = opts.thinking ?? false;
+    const r = renderDeepSeekV4(tok, messages, { thinking });
+    // Thinking turns end the prompt with `<think>`, non-thinking ones with `</think>`.
+    const reasoning = new ReasoningSplitter(thinking ? { startInReasoning: true } : { reasoningClosed: true });
+    return { ids: r.ids, stopIds, reasoning };
+  }
   const r = renderChat(tok, messages, { addGenerationPrompt: true });
   // Templates of reasoning models may open the think block in the prompt itself.
   const startInReasoning = /<think>\s*$/.test(r.text);
   return {
     ids: r.ids,
-    stopIds: unique([...tok.eosIds, ...tok.special.endOfTurn, tok.special.endOfText]),
-    fallback: r.fallback,
+    stopIds,
+    fallback: r.fallback && f.chatNote ? `${f.chatNote}; ${r.fallback}` : r.fallback,
     reasoning: new ReasoningSplitter({ startInReasoning }),
   };
 }

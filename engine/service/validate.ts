@@ -101,6 +101,10 @@ export function checkChat(p: unknown): asserts p is ChatParams {
   if (!ok) throw new ParamError('chat: messages must be a non-empty array of {role: "system"|"user"|"assistant", content: string}');
   str('chat', o, 'streamId');
   if (o.promptLookup !== undefined && typeof o.promptLookup !== 'boolean') throw new ParamError('chat: promptLookup must be a boolean');
+  if (o.thinking !== undefined && typeof o.thinking !== 'boolean') throw new ParamError('chat: thinking must be a boolean');
+  (o.messages as Obj[]).forEach((m, i) => {
+    if (m.reasoning !== undefined && typeof m.reasoning !== 'string') throw new ParamError(`chat: messages[${i}].reasoning must be a string`);
+  });
   sampling('chat', o);
 }
 
