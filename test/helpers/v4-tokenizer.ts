@@ -7,11 +7,8 @@
  * V4's EOS and without a chat_template, as V4 ships none. Ids differ from V4's; texts are V4's.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureSyntheticCheckpoint } from '../../bench/synthetic-checkpoint.ts';
 import { sharedDir } from './paths.ts';
-import { TINY_SHAPE } from './tiny-model.ts';
 
 const SRC = () => path.join(sharedDir(), 'tokenizers', 'deepseek-coder-v1');
 export const V4_CHAT_TOKENS = ['<｜User｜>', '<｜Assistant｜>', '<think>', '</think>'];
@@ -31,17 +28,5 @@ export function writeV4Tokenizer(dir: string): string {
   cfg.eos_token = '<｜end▁of▁sentence｜>';
   fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tj));
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(cfg, null, 2));
-  return dir;
-}
-
-/**
- * A tiny random-weight model (the synthetic DeepSeek-V2 of tiny-model.ts; the V4 graph is not
- * needed for prompts) with the V4-shaped tokenizer: the service picks V4's chat encoding from the
- * tokens, as for a V4 checkpoint. Created once per machine under the OS temp dir.
- */
-export function tinyV4PromptModel(): string {
-  const dir = path.join(os.tmpdir(), 'switchyard-tiny-v4-prompts-v1');
-  ensureSyntheticCheckpoint(dir, { ...TINY_SHAPE, vocab: 32256 });
-  if (!fs.existsSync(path.join(dir, 'tokenizer_config.json'))) writeV4Tokenizer(dir);
   return dir;
 }

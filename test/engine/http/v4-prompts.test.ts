@@ -2,8 +2,9 @@
  * DeepSeek-V4 prompts through `engine serve` (a child process on 127.0.0.1, real HTTP, the
  * official `openai` client): a V4 chat with vLLM's `chat_template_kwargs.thinking` switch and
  * `reasoning_content` apart from `content`, earlier reasoning dropped, and a V4 fill-in-the-middle
- * completion. Model: the tiny random-weight checkpoint with a V4-shaped tokenizer
- * (test/helpers/v4-tokenizer.ts); the checks are on prompts and where the output goes.
+ * completion. Model: a tiny random-weight DeepSeek-V4 checkpoint (the real V4 graph,
+ * test/helpers/tiny-v4-model.ts) with a V4-shaped tokenizer (test/helpers/v4-tokenizer.ts); the
+ * checks are on prompts and where the output goes.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,11 +17,11 @@ import { loadTokenizer, type EngineTokenizer } from '../../../engine/tokenizer/t
 import { renderDeepSeekV4 } from '../../../engine/prompt/deepseek-v4.ts';
 import { buildFimPrompt, detectFimFormat } from '../../../engine/prompt/fim.ts';
 import { repoDir } from '../../helpers/paths.ts';
-import { tinyV4PromptModel } from '../../helpers/v4-tokenizer.ts';
+import { tinyV4Model } from '../../helpers/tiny-v4-model.ts';
 
 const CLI = path.join(repoDir(), 'engine', 'cli', 'main.ts');
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-http-v4-'));
-const model = tinyV4PromptModel();
+const model = tinyV4Model();
 let server: ChildProcess;
 let base = '';
 let client: OpenAI;

@@ -1,9 +1,9 @@
 /**
  * DeepSeek-V4 prompts through the engine service's real protocol (a child process, JSON-RPC over
  * stdio): a V4 chat (thinking and non-thinking) and a V4 fill-in-the-middle request. The model is
- * the tiny random-weight DeepSeek-V2 checkpoint with a tokenizer that has V4's special tokens and
- * no chat_template (test/helpers/v4-tokenizer.ts): the V4 graph is not needed for prompts, and the
- * service picks V4's encoding from the tokens. Random weights give nonsense text, so the tests
+ * a tiny random-weight DeepSeek-V4 checkpoint (the real V4 graph, test/helpers/tiny-v4-model.ts)
+ * with a tokenizer that has V4's special tokens and no chat_template (test/helpers/v4-tokenizer.ts);
+ * the service picks V4's encoding from the tokens. Random weights give nonsense text, so the tests
  * check the prompts (token counts against the renderer) and where the output goes.
  */
 import { after, before, describe, test } from 'node:test';
@@ -17,11 +17,11 @@ import { loadTokenizer, type EngineTokenizer } from '../../../engine/tokenizer/t
 import { renderDeepSeekV4 } from '../../../engine/prompt/deepseek-v4.ts';
 import { buildFimPrompt, detectFimFormat } from '../../../engine/prompt/fim.ts';
 import { repoDir } from '../../helpers/paths.ts';
-import { tinyV4PromptModel } from '../../helpers/v4-tokenizer.ts';
+import { tinyV4Model } from '../../helpers/tiny-v4-model.ts';
 
 const MAIN = path.join(repoDir(), 'engine', 'service', 'main.ts');
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-v4-prompts-'));
-const model = tinyV4PromptModel();
+const model = tinyV4Model();
 let engine: EngineClient;
 let tok: EngineTokenizer;
 
