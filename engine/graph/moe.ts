@@ -133,9 +133,14 @@ export function routedExperts(
   expert: (e: number) => ExpertWeights,
   quant: Quant,
   onCut?: (cut: ExpertsCut) => void,
-  /** Clamp gate to <= L and up to [-L, L] before SwiGLU (DeepSeek-V4's swiglu_limit); 0: none. */
-  swigluLimit = 0,
+  opts: {
+    /** Clamp gate to <= L and up to [-L, L] before SwiGLU (DeepSeek-V4's swiglu_limit); 0: none. */
+    swigluLimit?: number;
+    /** Quantisation block along K, when it must match the source's (FP4 experts: 32, so int8 is exact). */
+    block?: number;
+  } = {},
 ): string {
+  const swigluLimit = opts.swigluLimit ?? 0;
   const sumW = g.op('ReduceSum', [routing.weights, g.i64([-1])], { keepdims: 1 }); // [N,1]
   const full = g.op('ConstantOfShape', [g.concat([g.op('Slice', [g.op('Shape', [x2d]), g.i64([0]), g.i64([1])]), g.i64([experts])], 0)], {
     value: scalarTensor(DataType.FLOAT, -Infinity),
@@ -178,7 +183,7 @@ export function routedExperts(
     }, { domain: 'com.microsoft' });
   } else {
     const bits = QUANT_BITS[quant];
-    const bs = qmoeBlockSize(hidden, inter, bits);
+    const bs = opts.block && hidden % opts.block === 0 && inter % opts.block === 0 ? opts.block : qmoeBlockSize(hidden, inter, bits);
     const pack = 8 / bits;
     const fc1Parts = { w: [] as Uint8Array[], s: [] as Float32Array[] };
     const fc2Parts = { w: [] as Uint8Array[], s: [] as Float32Array[] };

@@ -41,7 +41,15 @@ export function quantizeBlockwise(w: Float32Array, rows: number, cols: number, b
       }
       const half = 1 << (bits - 1);
       const absmax = Math.max(-lo, hi);
-      const scale = symmetric ? (absmax > 0 ? absmax / (half - 1) : 1) : hi > lo ? (hi - lo) / qmax : 1;
+      let scale = symmetric ? (absmax > 0 ? absmax / (half - 1) : 1) : hi > lo ? (hi - lo) / qmax : 1;
+      if (symmetric && absmax > 0) {
+        // Exact when the block already is integers times a power of two that fits (e.g. FP4 E2M1
+        // values with one power-of-two scale per 32, DeepSeek-V4's experts, in int8): keep them so.
+        const unit = Math.pow(2, Math.ceil(Math.log2(scale)));
+        let exact = absmax / unit <= half - 1;
+        for (let c = c0; exact && c < c1; c++) exact = Number.isInteger(w[r * cols + c]! / unit);
+        if (exact) scale = unit;
+      }
       const zp = symmetric ? half : Math.min(qmax, Math.max(0, Math.round(-lo / scale)));
       scales[r * kBlocks + b] = scale;
       q.fill(zp);

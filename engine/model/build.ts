@@ -15,7 +15,7 @@ import { writeDispatchPlan, type DispatchPlan } from './dispatch.ts';
 import { specFromConfig, type ModelSpec } from './spec.ts';
 
 /** Bump when the emitted graph changes, so cached builds are rebuilt. */
-export const BUILDER_VERSION = 13;
+export const BUILDER_VERSION = 15;
 
 export interface BuildProgress {
   phase: 'hashing' | 'building' | 'quantising' | 'done';

@@ -23,6 +23,8 @@ export interface CacheInput {
   append?: boolean;
   /** The output is past + new rows; the engine keeps only the last `window` of them (V4's sliding window). */
   window?: number;
+  /** Trailing rows of the output that are padding (V4 keeps every tensor non-empty for WebGPU); dropped. */
+  padRows?: number;
 }
 
 export interface DecoderIO {

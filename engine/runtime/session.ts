@@ -246,6 +246,7 @@ export class ModelSession {
     for (const [name, t] of state.tensors) feeds[name] = t;
     const out = await this.runner.run(feeds);
     for (const c of this.model.io.caches) {
+      if (c.padRows) out[c.present] = dropLastRows(out[c.present]!, c.padRows);
       if (c.append) {
         await state.append(c.past, out[c.present]!);
         continue;
@@ -288,6 +289,13 @@ function lastRows(t: ort.Tensor, n: number): ort.Tensor {
   if (R! <= n) return t;
   const data = (t.data as Float32Array).slice((R! - n) * d!);
   return new ort.Tensor('float32', data, [b!, h!, n, d!]);
+}
+
+/** A host tensor [1, 1, R, D] without its last n rows. */
+function dropLastRows(t: ort.Tensor, n: number): ort.Tensor {
+  const [b, h, R, d] = t.dims as number[];
+  const keep = Math.max(0, R! - n);
+  return new ort.Tensor('float32', (t.data as Float32Array).subarray(0, keep * d!), [b!, h!, keep, d!]);
 }
 
 /** Positions between snapshots of a compressed (DeepSeek-V4) cache: SWITCHYARD_V4_SNAPSHOT_EVERY, default 256. */

@@ -9,6 +9,7 @@
  *           past.ipend/iprev/ientry.<i> the same for the Lightning Indexer's compressor (CSA)
  *   outputs logits [1,keep,V]; present.win.<i> (past + new rows; the engine keeps the last window-1),
  *           present.cpend/cprev (replace), entries.<i> (only the new entries; appended), routing.<i>.
+ *           Pending and entry outputs end with one pad row the engine drops (no tensor is ever empty).
  * Every rule is in plain ONNX ops (no custom kernels) so float32 matches the reference and the same
  * graph runs on every execution provider; the routed experts use the fused MoE/QMoE kernels with
  * the same cut as the other DeepSeek models, so the engine can dispatch them.
@@ -38,13 +39,13 @@ export function v4CacheLayout(spec: ModelSpec): CacheInput[] {
     out.push({ past: `past.win.${i}`, present: `present.win.${i}`, shape: [1, 1, 'win', D], window: v.slidingWindow - 1 });
     if (t === 'sliding') continue;
     const c = t === 'csa' ? 2 : 1;
-    out.push({ past: `past.cpend.${i}`, present: `present.cpend.${i}`, shape: [1, 1, 'pend', 2 * c * D] });
+    out.push({ past: `past.cpend.${i}`, present: `present.cpend.${i}`, shape: [1, 1, 'pend', 2 * c * D], padRows: 1 });
     if (t === 'csa') out.push({ past: `past.cprev.${i}`, present: `present.cprev.${i}`, shape: [1, 1, 'prev', 2 * D] });
-    out.push({ past: `past.centry.${i}`, present: `entries.${i}`, shape: [1, 1, 'entries', D], append: true });
+    out.push({ past: `past.centry.${i}`, present: `entries.${i}`, shape: [1, 1, 'entries', D], append: true, padRows: 1 });
     if (t === 'csa') {
-      out.push({ past: `past.ipend.${i}`, present: `present.ipend.${i}`, shape: [1, 1, 'pend', 4 * Di] });
+      out.push({ past: `past.ipend.${i}`, present: `present.ipend.${i}`, shape: [1, 1, 'pend', 4 * Di], padRows: 1 });
       out.push({ past: `past.iprev.${i}`, present: `present.iprev.${i}`, shape: [1, 1, 'prev', 2 * Di] });
-      out.push({ past: `past.ientry.${i}`, present: `ientries.${i}`, shape: [1, 1, 'entries', Di], append: true });
+      out.push({ past: `past.ientry.${i}`, present: `ientries.${i}`, shape: [1, 1, 'entries', Di], append: true, padRows: 1 });
     }
   }
   return out;
@@ -157,12 +158,16 @@ export function emitV4Decoder(
     }
     const offset = g.op('Mod', [pos, g.i64(m)]);
     const newRows = g.add(linear(g, x, proj, width, H, { quant, hint: 'compressor.proj' }), g.gather(g.weight('compressor.ape', apeFull, [m, width]), offset));
-    const rows = g.concat([rows2d(names.pend, width), newRows], 0); // [N, width]
-    const N = scalarOf(rows, 0);
+    // One window of zero rows is appended so that no tensor is ever empty (WebGPU refuses zero-sized
+    // dispatches): the graph computes nw + 1 windows, and the pad window's entry and the pad row of
+    // the pending output are dropped by the engine (CacheInput.padRows) or masked in attention.
+    const rows = g.concat([rows2d(names.pend, width), newRows, g.weight('compressor.pad', new Float32Array(m * width), [m, width])], 0); // [N + m, width]
+    const N = g.sub(scalarOf(rows, 0), g.i64(m));
     const nw = g.div(N, g.i64(m)); // int64: floor
+    const nwp = g.add(nw, g.i64(1));
     const used = g.mul(nw, g.i64(m));
-    const full = g.op('Reshape', [sliceRows(rows, g.i64(0), used), g.concat([vec(nw), g.i64([m, width])], 0)]); // [nw, m, width]
-    const pending = sliceRows(rows, used, N);
+    const full = g.op('Reshape', [sliceRows(rows, g.i64(0), g.mul(nwp, g.i64(m))), g.concat([vec(nwp), g.i64([m, width])], 0)]); // [nw+1, m, width]
+    const pending = sliceRows(rows, used, g.add(N, g.i64(1))); // the pending rows + one pad row
     let kvSlots: string;
     let gateSlots: string;
     let prevOut: string | null = null;
@@ -172,10 +177,10 @@ export function emitV4Decoder(
       const initial = new Float32Array(m * 2 * dc);
       for (let j = 0; j < m; j++) initial.fill(-Infinity, j * 2 * dc + dc, (j + 1) * 2 * dc);
       const prev0 = g.reshape(sliceRows(g.concat([rows2d(names.prev!, 2 * dc), g.weight('compressor.prev0', initial, [m, 2 * dc])], 0), g.i64(0), g.i64(m)), [1, m, 2 * dc]);
-      const prevA = g.concat([prev0, a!], 0); // [nw+1, m, 2dc]
-      const prevW = sliceRows(prevA, g.i64(0), nw);
-      prevOut = g.reshape(sliceRows(prevA, nw, g.add(nw, g.i64(1))), [1, 1, m, 2 * dc]);
-      const slots = g.concat([prevW, b!], 1); // [nw, 2m, 2dc]
+      const prevA = g.concat([prev0, a!], 0); // [nw+2, m, 2dc]
+      const prevW = sliceRows(prevA, g.i64(0), nwp);
+      prevOut = g.reshape(sliceRows(prevA, nw, nwp), [1, 1, m, 2 * dc]); // the last real window's (or the old one)
+      const slots = g.concat([prevW, b!], 1); // [nw+1, 2m, 2dc]
       [kvSlots, gateSlots] = g.split(slots, [dc, dc], -1) as [string, string];
     } else {
       [kvSlots, gateSlots] = g.split(full, [dc, dc], -1) as [string, string];
@@ -183,9 +188,10 @@ export function emitV4Decoder(
     const pooled = g.op('ReduceSum', [g.mul(kvSlots, g.softmax(gateSlots, 1)), g.i64([1])], { keepdims: 0 }); // [nw, dc]
     const normed = g.rmsNorm(pooled, g.weight('compressor.norm', W(`${prefix}.norm.weight`, [dc]), [dc]), eps);
     const w0 = g.div(p0, g.i64(m));
-    const entryPos = g.op('Cast', [g.mul(g.add(g.op('Range', [g.i64(0), nw, g.i64(1)]), w0), g.i64(m))], { to: DataType.FLOAT });
-    const fresh = rope(normed, dc, 2, ropeTable(entryPos, v.compressRope, 'rope_compress'));
-    const all = g.concat([rows2d(names.entries, dc), fresh], 0); // [E, dc]
+    const entryPos = g.op('Cast', [g.mul(g.add(g.op('Range', [g.i64(0), nwp, g.i64(1)]), w0), g.i64(m))], { to: DataType.FLOAT });
+    const fresh = rope(normed, dc, 2, ropeTable(entryPos, v.compressRope, 'rope_compress')); // nw entries + the pad one
+    // [E + 1, dc]: the pad entry's index is the entry count after this step, which no query here may use.
+    const all = g.concat([rows2d(names.entries, dc), fresh], 0);
     return { fresh: as4d(fresh, dc), all, pending: as4d(pending, width), prev: prevOut };
   };
 
@@ -309,7 +315,11 @@ export function emitV4Decoder(
       up: W(`${p}.ffn.experts.${e}.w3.weight`, [I, H]),
       down: W(`${p}.ffn.experts.${e}.w2.weight`, [H, I]),
     });
-    const routed = routedExperts(g, xf, { indices, weights }, E, H, I, K, expertW, quant, (cut: ExpertsCut) => expertCuts.push({ ...cut, layer: i }), v.swigluLimit);
+    const routed = routedExperts(g, xf, { indices, weights }, E, H, I, K, expertW, quant, (cut: ExpertsCut) => expertCuts.push({ ...cut, layer: i }), {
+      swigluLimit: v.swigluLimit,
+      // Released FP4 experts carry one power-of-two scale per 32 inputs: blocks of 32 keep int8 exact.
+      block: v.expertDtype === 'fp4' ? 32 : undefined,
+    });
     let ffnOut = routed;
     if (moe.shared) {
       const SI = moe.shared.intermediate;
