@@ -42,7 +42,8 @@ export function registerRefactorCommands(d: RefactorDeps): vscode.Disposable[] {
     } catch (e) {
       if (isBackendError(e) && e.code === 'cancelled') return; // the user cancelled
       const m = e instanceof Error ? e.message : String(e);
-      d.log('error', `${name}: ${e instanceof Error && e.stack ? e.stack : m}`);
+      // A BackendError is an ordinary failure (no model, endpoint down): one line; anything else is a bug.
+      d.log('error', `${name}: ${!isBackendError(e) && e instanceof Error && e.stack ? e.stack : m}`);
       // A BackendError's message is written for the user (it names the problem and the fix).
       void vscode.window.showErrorMessage(isBackendError(e) ? m : `Switchyard: ${name} failed: ${m}`);
     }
