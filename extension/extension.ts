@@ -30,7 +30,7 @@ import { InlineProvider } from './completions/provider.ts';
 import { Completer } from './completions/request.ts';
 import { WorkspaceContext } from './context/workspace.ts';
 import { EngineHost } from './engine/engine-host.ts';
-import { notifyProblem } from './engine/notify.ts';
+import { ProblemNotice } from './engine/notify.ts';
 import { createLogger, type LogLevel } from './log.ts';
 import { onSettingsChanged, readSettings, updateSetting } from './settings.ts';
 import { StatusBar } from './status-bar.ts';
@@ -58,6 +58,7 @@ export function activate(context: vscode.ExtensionContext): void {
     () => path.basename(settings.modelPath) || 'the model',
   );
 
+  const problems = new ProblemNotice();
   host = new EngineHost({
     settings: current,
     engineScript: context.asAbsolutePath('dist/engine.cjs'),
@@ -66,11 +67,13 @@ export function activate(context: vscode.ExtensionContext): void {
     log: logAt,
     trace: (e) => trace.event(e),
     onState: (state) => {
+      // Any state but a problem means the last problem is over (fixed, or the engine moved on).
+      if (state.kind !== 'error' && state.kind !== 'no-model') problems.clear();
       status.update({ state });
       loadProgress.update(state);
       engineViewChanged.fire();
     },
-    onProblem: (p) => void notifyProblem(p, current().quantization),
+    onProblem: (p) => problems.show(p, current().quantization),
   });
   const engineHost = host;
 
@@ -166,6 +169,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.window.onDidChangeActiveTextEditor(warmStart),
     status,
     loadProgress,
+    problems,
     engineViewChanged,
     preview,
     workspaceContext,

@@ -125,10 +125,12 @@ async function noBackend(d: RefactorDeps): Promise<void> {
   const s = d.settings();
   if (!s.modelPath && !s.remoteEndpoint) {
     const pick = await vscode.window.showWarningMessage(
-      'Switchyard: no model is configured. Select a Hugging Face checkpoint folder (or set switchyard.remote.endpoint) to use the refactor commands.',
+      'Switchyard: no model is configured. Select a Hugging Face checkpoint folder, download a model (or set switchyard.remote.endpoint) to use the refactor commands.',
       'Select Model Folder',
+      'Download Model',
     );
-    if (pick) await vscode.commands.executeCommand('switchyard.selectModelFolder');
+    if (pick === 'Select Model Folder') await vscode.commands.executeCommand('switchyard.selectModelFolder');
+    else if (pick === 'Download Model') await vscode.commands.executeCommand('switchyard.downloadModel');
     return;
   }
   const pick = await vscode.window.showErrorMessage('Switchyard: the model is not available (the engine is not running or could not load it). The engine log says why.', 'Show Engine Log', 'Select Model Folder');

@@ -174,10 +174,16 @@ describe('refactor commands', () => {
     await new Promise((r) => setImmediate(r));
     const m = fake.messages.at(-1)!;
     assert.match(m.message, /no model is configured/);
-    assert.deepEqual(m.items, ['Select Model Folder']);
+    assert.deepEqual(m.items, ['Select Model Folder', 'Download Model']);
     m.pick('Select Model Folder');
     await new Promise((r) => setImmediate(r));
     assert.ok(fake.executed.some((c) => c.id === 'switchyard.selectModelFolder'));
+    // Download Model too, as the chat view offers (issue 13, item 11).
+    await run('fixSelection');
+    await new Promise((r) => setImmediate(r));
+    fake.messages.at(-1)!.pick('Download Model');
+    await new Promise((r) => setImmediate(r));
+    assert.ok(fake.executed.some((c) => c.id === 'switchyard.downloadModel'));
 
     settings = { ...settings, modelPath: '/models/tiny' };
     await run('fixSelection');
