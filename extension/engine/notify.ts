@@ -7,8 +7,8 @@
  * One problem notification at a time, and only while the problem is current: a new problem replaces
  * it, and any other engine state (starting, loading, ready: the user fixed the setting) closes it.
  * VS Code cannot close a message notification (showErrorMessage) once shown, so the problem is a
- * progress notification, which closes when its task ends; such a notification has no buttons of
- * its own, so the actions are command links in its text.
+ * progress notification, which closes when its task ends; such a notification has no buttons but
+ * Cancel (here: dismiss), so the actions are command links in its text.
  */
 import * as vscode from 'vscode';
 import type { Problem } from './errors.ts';
@@ -71,7 +71,12 @@ export class ProblemNotice implements vscode.Disposable {
     let close!: () => void;
     const closed = new Promise<void>((resolve) => (close = resolve));
     this.#close = close;
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: text, cancellable: false }, (progress) => {
+    // Cancellable: VS Code shows a notification with a button expanded, so the whole text and its
+    // links are visible (without one it is a single cut-off line); the button dismisses it.
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: text, cancellable: true }, (progress, token) => {
+      token.onCancellationRequested(() => {
+        if (this.#close === close) this.clear();
+      });
       // A fixed, empty bar: the notification reports a state, not work in progress.
       progress.report({ increment: 0 });
       return closed;

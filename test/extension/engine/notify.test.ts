@@ -41,7 +41,7 @@ describe('problem notification', () => {
     n.show({ kind: 'spawn-failed', message: 'cannot start the engine with /nope/node: ENOENT' }, 'int8');
     await tick();
     assert.equal(shown.length, 1);
-    assert.equal(shown[0]!.cancellable, false);
+    assert.equal(shown[0]!.cancellable, true);
     assert.match(shown[0]!.title, /^Switchyard: cannot start the engine with \/nope\/node: ENOENT\. Check switchyard\.engine\.nodePath/);
     assert.deepEqual(links(shown[0]!.title), [
       ['Open Settings', 'workbench.action.openSettings', ['switchyard.engine.nodePath']],
@@ -69,6 +69,12 @@ describe('problem notification', () => {
     await tick();
     assert.equal(shown[1]!.done, true);
     n.clear(); // nothing shown: a no-op
+    // Its button dismisses it.
+    n.show({ kind: 'crashed', message: 'the engine crashed 5 times in 2 minutes' }, 'int8');
+    await tick();
+    shown[2]!.cancel();
+    await tick();
+    assert.equal(shown[2]!.done, true);
     n.dispose();
   });
 });
