@@ -34,6 +34,16 @@ const JS_LIKE = new Set(['javascript', 'typescript', 'javascriptreact', 'typescr
 /** How often the progress notification's token count is refreshed. */
 const PROGRESS_MS = 150;
 
+/**
+ * The progress notification's text: the tokens the backend has generated (it counts them; the
+ * answer's characters would overstate them) against the limit. Undefined from a backend that does
+ * not count: then no number rather than a guess.
+ */
+export function progressMessage(thinking: boolean, tokens: number | undefined, maxTokens: number): string {
+  const what = thinking ? 'thinking...' : 'writing...';
+  return tokens === undefined ? what : `${what} ${tokens} of at most ${maxTokens} tokens`;
+}
+
 export function registerRefactorCommands(d: RefactorDeps): vscode.Disposable[] {
   // Menus pass the clicked resource as an argument; the commands act on the active editor anyway.
   const guard = (name: string, run: () => Promise<void>) => async () => {
@@ -240,12 +250,11 @@ async function refactor(d: RefactorDeps, kind: RefactorKind): Promise<void> {
           // prompt.selection is the whole file when nothing is selected.
           extract: kind === 'tests' ? {} : { selection: prompt.selection, linePrefix: prompt.wholeFile ? '' : linePrefix },
           signal: ac.signal,
-          onText: (answer, reasoningChars) => {
+          onText: (answer, reasoningChars, tokens) => {
             const now = Date.now();
             if (now - last < PROGRESS_MS) return;
             last = now;
-            const tokens = estimate(answer);
-            progress.report({ message: answer === '' && reasoningChars > 0 ? `thinking... (~${Math.ceil(reasoningChars / counter.charsPerToken)} tokens)` : `~${tokens} tokens` });
+            progress.report({ message: progressMessage(answer === '' && reasoningChars > 0, tokens, settings.chatMaxTokens) });
           },
         });
       } finally {
