@@ -136,7 +136,10 @@ export function registerModelCommands(deps: ModelCommandDeps): vscode.Disposable
       );
     } catch (e) {
       const cancelled = isDownloadError(e) && e.kind === 'cancelled';
-      const resumable = await hasDownloadedData(path.join(dir, modelFolderName(repo)));
+      // (An invalid id has no folder: modelFolderName throws, and there is nothing to resume.)
+      const resumable = await Promise.resolve()
+        .then(() => hasDownloadedData(path.join(dir, modelFolderName(repo))))
+        .catch(() => false);
       const f = downloadFailure(repo, isDownloadError(e) ? e : { message: errorText(e) }, { hubUrl: s.hubUrl, resumable });
       deps.log(cancelled ? 'info' : 'error', `download of ${repo}: ${errorText(e)}`);
       if (cancelled) {
