@@ -30,8 +30,8 @@ import { InlineProvider } from './completions/provider.ts';
 import { Completer } from './completions/request.ts';
 import { WorkspaceContext } from './context/workspace.ts';
 import { EngineHost } from './engine/engine-host.ts';
-import { notifyProblem } from './engine/notify.ts';
-import { createLogger } from './log.ts';
+import { ProblemNotice } from './engine/notify.ts';
+import { createLogger, type LogLevel } from './log.ts';
 import { onSettingsChanged, readSettings, updateSetting } from './settings.ts';
 import { StatusBar } from './status-bar.ts';
 import { Trace } from './trace.ts';
@@ -40,7 +40,8 @@ let host: EngineHost | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = createLogger();
-  const trace = new Trace(process.env.SWITCHYARD_TRACE_FILE || undefined, (line) => log.info(`trace ${line}`));
+  // Events with content (completions, answers, edits) reach the channel whole only at trace level.
+  const trace = new Trace(process.env.SWITCHYARD_TRACE_FILE || undefined, (level, line) => log[level](`trace ${line}`));
   let settings: Settings = readSettings();
   const current = () => settings;
 
@@ -50,13 +51,14 @@ export function activate(context: vscode.ExtensionContext): void {
     modelConfigured: !!settings.modelPath,
     remoteEndpoint: settings.remoteEndpoint || undefined,
   });
-  const logAt = (level: 'info' | 'warn' | 'error', m: string) => log[level](m);
+  const logAt = (level: LogLevel, m: string) => log[level](m);
   const engineViewChanged = new vscode.EventEmitter<void>();
   const loadProgress = new LoadProgress(
     () => void host?.cancelLoad(),
     () => path.basename(settings.modelPath) || 'the model',
   );
 
+  const problems = new ProblemNotice();
   host = new EngineHost({
     settings: current,
     engineScript: context.asAbsolutePath('dist/engine.cjs'),
@@ -65,11 +67,13 @@ export function activate(context: vscode.ExtensionContext): void {
     log: logAt,
     trace: (e) => trace.event(e),
     onState: (state) => {
+      // Any state but a problem means the last problem is over (fixed, or the engine moved on).
+      if (state.kind !== 'error' && state.kind !== 'no-model') problems.clear();
       status.update({ state });
       loadProgress.update(state);
       engineViewChanged.fire();
     },
-    onProblem: (p) => void notifyProblem(p, current().quantization),
+    onProblem: (p) => problems.show(p, current().quantization),
   });
   const engineHost = host;
 
@@ -165,6 +169,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.window.onDidChangeActiveTextEditor(warmStart),
     status,
     loadProgress,
+    problems,
     engineViewChanged,
     preview,
     workspaceContext,

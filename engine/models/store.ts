@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readManifest } from './manifest.ts';
+import { MANIFEST_FILE, readManifest } from './manifest.ts';
 
 export type ModelState = 'complete' | 'partial' | 'invalid';
 
@@ -102,6 +102,29 @@ async function describe(dir: string, name: string): Promise<StoredModel> {
     m.problem = 'no .safetensors weights';
   }
   return m;
+}
+
+/**
+ * One checkpoint folder anywhere (the model in use may live outside the models folder: the demo's
+ * default, or a folder chosen with Select Model Folder), described like the listed ones.
+ */
+export async function describeModel(dir: string): Promise<StoredModel> {
+  const full = path.resolve(dir);
+  if (!fs.statSync(full, { throwIfNoEntry: false })?.isDirectory()) {
+    return { name: path.basename(full), path: full, sizeBytes: 0, state: 'invalid', problem: 'the folder does not exist' };
+  }
+  return describe(full, path.basename(full));
+}
+
+/** Whether a download into `dir` left anything to resume from (bytes of any file but the manifest). */
+export async function hasDownloadedData(dir: string): Promise<boolean> {
+  const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+  for (const n of names) {
+    if (n === MANIFEST_FILE) continue;
+    const st = await fs.promises.lstat(path.join(dir, n)).catch(() => undefined);
+    if (st?.isFile() && st.size > 0) return true;
+  }
+  return false;
 }
 
 /** The models in `folder`, by name; an absent folder has none. */

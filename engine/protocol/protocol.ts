@@ -169,6 +169,8 @@ export interface ChatDeltaParams {
   streamId: string;
   content?: string;
   reasoning?: string;
+  /** Tokens generated so far (reasoning included), so progress can be shown against maxTokens. */
+  tokens?: number;
 }
 
 export interface ChatResult {

@@ -190,7 +190,7 @@ export class Engine {
     return { text: r.text, finishReason: r.finishReason, usage: r.usage };
   }
 
-  async chat(p: ChatParams, signal: AbortSignal, onDelta?: (d: { content?: string; reasoning?: string }) => void): Promise<ChatResult> {
+  async chat(p: ChatParams, signal: AbortSignal, onDelta?: (d: { content?: string; reasoning?: string; tokens?: number }) => void): Promise<ChatResult> {
     checkChat(p);
     const l = this.#need();
     const tok = l.model.tokenizer!;
@@ -199,15 +199,25 @@ export class Engine {
     const split = prompt.reasoning;
     let content = '';
     let reasoning = '';
+    let tokens = 0;
+    let sentTokens = 0;
     const forward = (ds: { content?: string; reasoning?: string }[]) => {
       for (const d of ds) {
         content += d.content ?? '';
         reasoning += d.reasoning ?? '';
-        onDelta?.(d);
+        onDelta?.({ ...d, tokens });
+        sentTokens = tokens;
       }
     };
-    const r = await this.#run(l, 'chat', prompt.ids, p, stopsFor(p, prompt.stopIds), signal, (delta) => forward(split.push(delta)), p.promptLookup);
+    const onText = (delta: string, n: number) => {
+      tokens = n;
+      forward(split.push(delta));
+    };
+    const r = await this.#run(l, 'chat', prompt.ids, p, stopsFor(p, prompt.stopIds), signal, onText, p.promptLookup);
+    tokens = r.usage.completionTokens;
     forward(split.flush());
+    // Tokens that showed no text (an end-of-turn token, a held-back stop string) still count: the final total.
+    if (sentTokens !== tokens) onDelta?.({ tokens });
     return { text: content, reasoning, finishReason: r.finishReason, usage: r.usage };
   }
 
@@ -218,7 +228,7 @@ export class Engine {
     p: SamplingParams & { maxTokens?: number; promptBudgetMs?: number; predictBudgetMs?: number },
     stops: StopDetector,
     signal: AbortSignal,
-    onText?: (delta: string) => void,
+    onText?: (delta: string, tokens: number) => void,
     promptLookup?: boolean,
   ): Promise<GenerateResult> {
     this.#running++;

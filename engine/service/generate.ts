@@ -29,7 +29,8 @@ export interface GenerateJob {
   /** Draft from n-gram matches in the prompt (used only with greedy sampling; same output). */
   promptLookup?: boolean;
   signal: AbortSignal;
-  onText?: (delta: string) => void;
+  /** New text, with the number of tokens generated so far (the text may lag them: stop strings are held back). */
+  onText?: (delta: string, tokens: number) => void;
 }
 
 export interface GenerateResult {
@@ -95,7 +96,7 @@ export async function generate(ctx: GenerateContext, job: GenerateJob): Promise<
   const show = (s: string) => {
     if (!s) return;
     text += s;
-    job.onText?.(s);
+    job.onText?.(s, out.length);
   };
   const decoder = new StreamDecoder(ctx.tokenizer, { skipSpecialTokens: true, contextIds: prompt.slice(-4) });
   /** Feeds one generated token through detokenisation and the stop rules; true = stop here. */

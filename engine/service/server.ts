@@ -40,6 +40,11 @@ function abortOn(token: CancellationToken): AbortSignal {
   return ac.signal;
 }
 
+/** Errors the user's input caused (bad parameters, a missing or bad model folder, a long prompt), not bugs. */
+function isUserError(e: unknown): boolean {
+  return e instanceof ParamError || e instanceof NoModelError || e instanceof PromptTooLongError || e instanceof LoadError || isEngineInputError(e);
+}
+
 /** Engine errors -> JSON-RPC errors with a clear one-line message. */
 export function toResponseError(e: unknown): ResponseError<unknown> {
   if (e instanceof ResponseError) return e;
@@ -61,7 +66,8 @@ export function serveEngine(input: NodeJS.ReadableStream, output: NodeJS.Writabl
       try {
         return await fn(p, token);
       } catch (e) {
-        if (!(e instanceof ParamError) && !(e instanceof NoModelError)) log('error', String((e as Error)?.stack ?? e));
+        // The reply carries a user error's one-line message (the host logs it); only a bug's stack is logged here.
+        if (!isUserError(e)) log('error', String((e as Error)?.stack ?? e));
         return toResponseError(e);
       }
     };

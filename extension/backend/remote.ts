@@ -305,18 +305,22 @@ export class RemoteBackend implements ModelBackend {
     // without one the model's <think> block arrives inline in `content` and is split here.
     const splitter = new ReasoningSplitter();
     let serverSplits = false;
+    // OpenAI-compatible servers (vLLM, SGLang, llama.cpp) stream one chunk per generated token, so
+    // chunks with text count the tokens so far (a server that batches tokens gives a lower count).
+    let tokens = 0;
     const emit = (ds: ReasoningDelta[]) => {
       for (const d of ds) {
         if (!d.content && !d.reasoning) continue;
         firstAt ??= performance.now();
         text += d.content ?? '';
         reasoning += d.reasoning ?? '';
-        onDelta?.({ streamId, ...d });
+        onDelta?.({ streamId, ...d, tokens });
       }
     };
     const onChoice = (choice: Json) => {
       const d = (choice.delta ?? choice.message ?? {}) as Json;
       const r = typeof d.reasoning_content === 'string' ? d.reasoning_content : typeof d.reasoning === 'string' ? d.reasoning : '';
+      if (r || (typeof d.content === 'string' && d.content)) tokens++;
       if (r) {
         if (!serverSplits) emit(splitter.flush());
         serverSplits = true;

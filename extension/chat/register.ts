@@ -4,6 +4,7 @@
  * `switchyard.newChat` command. extension.ts calls `registerChat` once at activation; nothing here
  * starts the engine until a message is sent.
  */
+import type { LogLevel } from '../log.ts';
 import * as vscode from 'vscode';
 import type { EngineView, FixAction, HostMessage, ViewMessage, ViewState } from '../../webview/protocol.ts';
 import type { ModelBackend } from '../backend/backend.ts';
@@ -27,7 +28,7 @@ export interface ChatDeps {
   proposeEdit: ProposeEdit;
   /** Runs a fix button's action (select/download model, restart engine, show log, open settings). */
   runFix: (a: FixAction) => void;
-  log: (level: 'info' | 'warn' | 'error', m: string) => void;
+  log: (level: LogLevel, m: string) => void;
 }
 
 export interface Chat {

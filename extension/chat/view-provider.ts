@@ -9,6 +9,7 @@
  */
 import * as vscode from 'vscode';
 import { isViewMessage, type HostMessage, type ViewMessage } from '../../webview/protocol.ts';
+import type { LogLevel } from '../log.ts';
 import { chatHtml, makeNonce } from './html.ts';
 
 export const CHAT_VIEW_ID = 'switchyard.chat';
@@ -16,7 +17,7 @@ export const CHAT_VIEW_ID = 'switchyard.chat';
 export interface ChatViewDeps {
   extensionUri: vscode.Uri;
   onMessage: (m: ViewMessage) => void;
-  log: (level: 'info' | 'warn' | 'error', m: string) => void;
+  log: (level: LogLevel, m: string) => void;
 }
 
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
@@ -45,7 +46,9 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     this.#subs = [
       w.onDidReceiveMessage((m: unknown) => {
         if (!isViewMessage(m)) {
-          this.deps.log('warn', `chat view: ignored an invalid message: ${preview(m)}`);
+          // The message may carry what the user typed: its text only at trace level.
+          this.deps.log('warn', `chat view: ignored an invalid message (${describeMessage(m)})`);
+          this.deps.log('trace', `chat view: the invalid message: ${preview(m)}`);
           return;
         }
         try {
@@ -78,10 +81,16 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   }
 }
 
-function preview(m: unknown): string {
+/** A message's type and size, without its content. */
+function describeMessage(m: unknown): string {
+  const type = m && typeof m === 'object' && typeof (m as { type?: unknown }).type === 'string' ? `type '${(m as { type: string }).type}'` : `a ${typeof m}`;
+  return `${type}, ${preview(m, Infinity).length} characters`;
+}
+
+function preview(m: unknown, max = 200): string {
   try {
-    return (JSON.stringify(m) ?? String(m)).slice(0, 200);
+    return (JSON.stringify(m) ?? String(m)).slice(0, max);
   } catch {
-    return String(m).slice(0, 200);
+    return String(m).slice(0, max);
   }
 }

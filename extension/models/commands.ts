@@ -4,12 +4,14 @@
  * The download itself runs here in the extension host (engine/models/download.ts needs no engine);
  * the fit check asks the engine (`inspect`), which reads only the model's headers.
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Settings } from '../config.ts';
 import { updateSetting } from '../settings.ts';
 import { downloadModel, isDownloadError } from '../../engine/models/download.ts';
 import { formatSize } from '../../engine/models/format.ts';
-import { listModels, removeModel, type StoredModel } from '../../engine/models/store.ts';
+import { modelFolderName } from '../../engine/models/repo-id.ts';
+import { describeModel, hasDownloadedData, listModels, removeModel, type StoredModel } from '../../engine/models/store.ts';
 import type { InspectModelResult } from '../../engine/protocol/protocol.ts';
 import {
   downloadFailure,
@@ -20,6 +22,7 @@ import {
   ProgressSteps,
   progressText,
   REPO_PLACEHOLDER,
+  samePath,
   validateRepoInput,
   validateToken,
 } from './format.ts';
@@ -133,7 +136,11 @@ export function registerModelCommands(deps: ModelCommandDeps): vscode.Disposable
       );
     } catch (e) {
       const cancelled = isDownloadError(e) && e.kind === 'cancelled';
-      const f = downloadFailure(repo, isDownloadError(e) ? e : { message: errorText(e) });
+      // (An invalid id has no folder: modelFolderName throws, and there is nothing to resume.)
+      const resumable = await Promise.resolve()
+        .then(() => hasDownloadedData(path.join(dir, modelFolderName(repo))))
+        .catch(() => false);
+      const f = downloadFailure(repo, isDownloadError(e) ? e : { message: errorText(e) }, { hubUrl: s.hubUrl, resumable });
       deps.log(cancelled ? 'info' : 'error', `download of ${repo}: ${errorText(e)}`);
       if (cancelled) {
         void vscode.window.showInformationMessage(`Switchyard: ${f.message}`);
@@ -143,9 +150,12 @@ export function registerModelCommands(deps: ModelCommandDeps): vscode.Disposable
         const set = accessToken ? 'Change Token' : 'Set Hugging Face Token';
         return (await vscode.window.showErrorMessage(`Switchyard: ${f.message}`, set)) === set && (await askToken());
       }
-      if (f.action === 'retry') {
-        const resume = 'Resume';
-        return (await vscode.window.showErrorMessage(`Switchyard: ${f.message}`, resume)) === resume;
+      if (f.action === 'retry' || f.action === 'resume') {
+        const again = f.action === 'resume' ? 'Resume' : 'Retry';
+        const hub = 'Set Hub URL';
+        const pick = await vscode.window.showErrorMessage(`Switchyard: ${f.message}`, again, hub);
+        if (pick === hub) await vscode.commands.executeCommand('workbench.action.openSettings', 'switchyard.models.hubUrl');
+        return pick === again;
       }
       void vscode.window.showErrorMessage(`Switchyard: ${f.message}`);
       return false;
@@ -188,9 +198,16 @@ export function registerModelCommands(deps: ModelCommandDeps): vscode.Disposable
     }
     type Item = vscode.QuickPickItem & { model?: StoredModel; download?: true };
     const current = deps.settings().modelPath;
+    // The model in use may be outside the models folder (the demo's default, Select Model Folder): listed first.
+    const outside = current && !models.some((m) => samePath(m.path, current)) ? await describeModel(current) : undefined;
+    const outsideItem = (m: StoredModel): Item => {
+      const row = modelItem(m, current);
+      return { ...row, description: `${row.description} · outside the models folder`, model: m };
+    };
     const items: Item[] = [
+      ...(outside ? [outsideItem(outside)] : []),
       ...models.map((m) => ({ ...modelItem(m, current), model: m })),
-      ...(models.length ? [{ label: '', kind: vscode.QuickPickItemKind.Separator }] : []),
+      ...(models.length || outside ? [{ label: '', kind: vscode.QuickPickItemKind.Separator }] : []),
       { label: '$(cloud-download) Download a model...', detail: `into ${folder}`, download: true as const },
     ];
     const picked = await vscode.window.showQuickPick(items, {
@@ -208,8 +225,9 @@ export function registerModelCommands(deps: ModelCommandDeps): vscode.Disposable
     if (m.state !== 'complete' && m.repo) actions.push({ label: '$(cloud-download) Resume Download', run: () => download(m.repo!, m.revision !== 'main' ? m.revision : undefined) });
     actions.push(
       { label: '$(folder-opened) Reveal in File Explorer', run: async () => void (await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(m.path))) },
-      { label: '$(trash) Remove...', run: () => remove(folder, m) },
     );
+    // Only what the models folder holds is removed from here; a folder elsewhere is the user's own.
+    if (m !== outside) actions.push({ label: '$(trash) Remove...', run: () => remove(folder, m) });
     const action = await vscode.window.showQuickPick(actions, { title: m.repo ?? m.name, placeHolder: m.problem ?? `${formatSize(m.sizeBytes)}, ${m.path}` });
     await action?.run();
   }

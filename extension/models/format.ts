@@ -78,7 +78,7 @@ export function modelItem(m: StoredModel, currentModelPath: string): { label: st
   };
 }
 
-function samePath(a: string, b: string): boolean {
+export function samePath(a: string, b: string): boolean {
   const norm = (p: string) => p.replace(/[\\/]+$/, '');
   return process.platform === 'win32' || process.platform === 'darwin' ? norm(a).toLowerCase() === norm(b).toLowerCase() : norm(a) === norm(b);
 }
@@ -129,11 +129,22 @@ export function fitVerdict(r: InspectModelResult): FitVerdict {
 }
 
 /** What to tell the user about a failed download, and the button that helps. */
-export function downloadFailure(repo: string, e: { kind?: DownloadErrorKind; message: string }): { message: string; action?: 'setToken' | 'retry' } {
+export function downloadFailure(
+  repo: string,
+  e: { kind?: DownloadErrorKind; message: string },
+  where: { hubUrl: string; resumable: boolean },
+): { message: string; action?: 'setToken' | 'retry' | 'resume' } {
   if (e.kind === 'cancelled') return { message: `Download of ${repo} cancelled. Run "Download Model" with the same id to resume where it stopped.` };
   if (e.kind === 'auth') return { message: e.message, action: 'setToken' };
-  // An interrupted transfer continues from its .part file.
-  if (e.kind === 'network') return { message: `${e.message}`, action: 'retry' };
+  if (e.kind === 'network') {
+    // Resume only when there is something to resume from (an interrupted transfer's .part file);
+    // a hub that could not be reached at all more often needs a mirror than another try.
+    const kept = where.resumable ? ' What was downloaded is kept: Resume continues from there.' : '';
+    return {
+      message: `${e.message.replace(/\.?$/, '.')}${kept} If ${where.hubUrl} cannot be reached from here, set switchyard.models.hubUrl to a mirror of the hub.`,
+      action: where.resumable ? 'resume' : 'retry',
+    };
+  }
   return { message: e.message };
 }
 

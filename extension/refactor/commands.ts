@@ -34,6 +34,16 @@ const JS_LIKE = new Set(['javascript', 'typescript', 'javascriptreact', 'typescr
 /** How often the progress notification's token count is refreshed. */
 const PROGRESS_MS = 150;
 
+/**
+ * The progress notification's text: the tokens the backend has generated (it counts them; the
+ * answer's characters would overstate them) against the limit. Undefined from a backend that does
+ * not count: then no number rather than a guess.
+ */
+export function progressMessage(thinking: boolean, tokens: number | undefined, maxTokens: number): string {
+  const what = thinking ? 'thinking...' : 'writing...';
+  return tokens === undefined ? what : `${what} ${tokens} of at most ${maxTokens} tokens`;
+}
+
 export function registerRefactorCommands(d: RefactorDeps): vscode.Disposable[] {
   // Menus pass the clicked resource as an argument; the commands act on the active editor anyway.
   const guard = (name: string, run: () => Promise<void>) => async () => {
@@ -42,7 +52,8 @@ export function registerRefactorCommands(d: RefactorDeps): vscode.Disposable[] {
     } catch (e) {
       if (isBackendError(e) && e.code === 'cancelled') return; // the user cancelled
       const m = e instanceof Error ? e.message : String(e);
-      d.log('error', `${name}: ${e instanceof Error && e.stack ? e.stack : m}`);
+      // A BackendError is an ordinary failure (no model, endpoint down): one line; anything else is a bug.
+      d.log('error', `${name}: ${!isBackendError(e) && e instanceof Error && e.stack ? e.stack : m}`);
       // A BackendError's message is written for the user (it names the problem and the fix).
       void vscode.window.showErrorMessage(isBackendError(e) ? m : `Switchyard: ${name} failed: ${m}`);
     }
@@ -124,10 +135,12 @@ async function noBackend(d: RefactorDeps): Promise<void> {
   const s = d.settings();
   if (!s.modelPath && !s.remoteEndpoint) {
     const pick = await vscode.window.showWarningMessage(
-      'Switchyard: no model is configured. Select a Hugging Face checkpoint folder (or set switchyard.remote.endpoint) to use the refactor commands.',
+      'Switchyard: no model is configured. Select a Hugging Face checkpoint folder, download a model (or set switchyard.remote.endpoint) to use the refactor commands.',
       'Select Model Folder',
+      'Download Model',
     );
-    if (pick) await vscode.commands.executeCommand('switchyard.selectModelFolder');
+    if (pick === 'Select Model Folder') await vscode.commands.executeCommand('switchyard.selectModelFolder');
+    else if (pick === 'Download Model') await vscode.commands.executeCommand('switchyard.downloadModel');
     return;
   }
   const pick = await vscode.window.showErrorMessage('Switchyard: the model is not available (the engine is not running or could not load it). The engine log says why.', 'Show Engine Log', 'Select Model Folder');
@@ -237,12 +250,11 @@ async function refactor(d: RefactorDeps, kind: RefactorKind): Promise<void> {
           // prompt.selection is the whole file when nothing is selected.
           extract: kind === 'tests' ? {} : { selection: prompt.selection, linePrefix: prompt.wholeFile ? '' : linePrefix },
           signal: ac.signal,
-          onText: (answer, reasoningChars) => {
+          onText: (answer, reasoningChars, tokens) => {
             const now = Date.now();
             if (now - last < PROGRESS_MS) return;
             last = now;
-            const tokens = estimate(answer);
-            progress.report({ message: answer === '' && reasoningChars > 0 ? `thinking... (~${Math.ceil(reasoningChars / counter.charsPerToken)} tokens)` : `~${tokens} tokens` });
+            progress.report({ message: progressMessage(answer === '' && reasoningChars > 0, tokens, settings.chatMaxTokens) });
           },
         });
       } finally {

@@ -18,7 +18,13 @@ export interface RefactorOutcome {
 export async function runRefactor(
   backend: Pick<ModelBackend, 'chat'>,
   prompt: RefactorPrompt,
-  opts: { maxTokens: number; extract: ExtractOptions; onText?: (answerSoFar: string, reasoningChars: number) => void; signal?: AbortSignal },
+  opts: {
+    maxTokens: number;
+    extract: ExtractOptions;
+    /** The answer so far, the characters of reasoning, and the tokens generated so far as the backend counts them (reasoning included). */
+    onText?: (answerSoFar: string, reasoningChars: number, tokens: number | undefined) => void;
+    signal?: AbortSignal;
+  },
 ): Promise<RefactorOutcome> {
   let answer = '';
   let reasoning = 0;
@@ -27,7 +33,7 @@ export async function runRefactor(
     (d) => {
       if (d.content) answer += d.content;
       if (d.reasoning) reasoning += d.reasoning.length;
-      opts.onText?.(answer, reasoning);
+      opts.onText?.(answer, reasoning, d.tokens);
     },
     opts.signal,
   );

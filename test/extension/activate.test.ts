@@ -97,7 +97,7 @@ function fakeVscode(config: Record<string, unknown>) {
       getWorkspaceFolder: () => ({ name: 'ws' }),
     },
     window: {
-      createOutputChannel: () => ({ info: (m: string) => logLines.push(m), warn: (m: string) => logLines.push(m), error: (m: string) => logLines.push(m), show() {}, dispose() {} }),
+      createOutputChannel: () => ({ trace: (m: string) => logLines.push(m), info: (m: string) => logLines.push(m), warn: (m: string) => logLines.push(m), error: (m: string) => logLines.push(m), show() {}, dispose() {} }),
       createStatusBarItem: () => {
         const item: Record<string, unknown> = { show() {}, dispose() {} };
         statusItems.push(item);
@@ -117,7 +117,11 @@ function fakeVscode(config: Record<string, unknown>) {
         views.set(id, p);
         return { dispose() {} };
       },
-      withProgress: async (_o: unknown, task: (p: unknown, t: unknown) => Promise<unknown>) => task({ report() {} }, token()),
+      // Problem notifications are progress notifications (closable): their title is the message.
+      withProgress: async (o: { title?: string }, task: (p: unknown, t: unknown) => Promise<unknown>) => {
+        if (o.title) messages.push(o.title);
+        return task({ report() {} }, token());
+      },
     },
     languages: {
       registerInlineCompletionItemProvider: (_sel: unknown, p: (typeof providers)[number]) => {

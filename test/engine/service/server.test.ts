@@ -59,6 +59,20 @@ describe('engine service over JSON-RPC', () => {
     assert.ok(e.message.includes(missing));
   });
 
+  test('a missing model folder is an ordinary error: the engine logs no stack trace for it', async () => {
+    const logs: string[] = [];
+    const c = EngineClient.spawn({ args: ['--import', 'tsx', MAIN], cwd: repoDir(), onLog: (level, m) => void logs.push(`${level}: ${m}`) });
+    clients.push(c);
+    await c.initialize('test');
+    const missing = path.join(cacheDir, 'no-such-model');
+    const e = await rpcError(c.loadModel({ model: missing, cacheDir }));
+    assert.equal(e.code, ErrorCodes.LoadFailed);
+    assert.ok(e.message.includes(missing));
+    await c.status(); // log notifications sent before a reply arrive before it
+    assert.deepEqual(logs.filter((l) => /\n\s+at /.test(l)), [], 'a stack trace was logged');
+    await c.shutdown(2000);
+  });
+
   test('a model over the memory budget is refused with the numbers', async () => {
     const e = await rpcError(engine.loadModel({ model, cacheDir, memoryBudgetBytes: 1024 * 1024 }));
     assert.equal(e.code, ErrorCodes.LoadFailed);

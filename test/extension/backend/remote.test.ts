@@ -83,6 +83,10 @@ describe('RemoteBackend against `engine serve`', () => {
     assert.ok(r.usage.promptTokens > 5, `promptTokens ${r.usage.promptTokens}`);
     assert.equal(r.usage.completionTokens, 24);
     assert.ok(r.usage.prefillMs > 0 && r.usage.decodeMs >= 0);
+    // Tokens so far, one per streamed chunk: rising, never past what the server generated (issue 13, item 8).
+    const counts = c.deltas.map((d) => d.tokens!);
+    assert.ok(counts.every((n, i) => n >= 1 && (i === 0 || n >= counts[i - 1]!)), counts.join(','));
+    assert.ok(counts.at(-1)! <= r.usage.completionTokens && counts.at(-1)! >= r.usage.completionTokens / 2, counts.join(','));
 
     const direct = await engine.chat({ messages: p.messages, maxTokens: 24, temperature: 0 }, new AbortController().signal);
     assert.equal(r.text, direct.text);

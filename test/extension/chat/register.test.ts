@@ -98,7 +98,7 @@ describe('chat host wiring', () => {
         return true;
       },
       runFix: (a) => fixes.push(a),
-      log: (_l, m) => logs.push(m),
+      log: (l, m) => logs.push(`${l}: ${m}`),
     });
     const webview = {
       options: {},
@@ -159,8 +159,14 @@ describe('chat host wiring', () => {
     receive({ type: 'send' });
     receive({ type: 'eval', code: 'x' });
     receive('ready');
+    // What the user typed stays out of the info/warn lines (issue 13, item 2): only trace has it.
+    receive({ type: 'send', text: ['my private_function code'] });
     assert.equal(posted.length, n);
-    assert.equal(logs.filter((l) => /ignored an invalid message/.test(l)).length, 3);
+    const warned = logs.filter((l) => /^warn: chat view: ignored an invalid message/.test(l));
+    assert.equal(warned.length, 4);
+    assert.match(warned[3]!, /type 'send', \d+ characters/);
+    assert.ok(!logs.some((l) => !l.startsWith('trace: ') && l.includes('private_function')), logs.join('\n'));
+    assert.ok(logs.some((l) => l.startsWith('trace: ') && l.includes('private_function')));
   });
 
   it('answers a message with the chips in the prompt, and saves the conversation', async () => {

@@ -242,6 +242,34 @@ describe('switchyard.downloadModel', () => {
   });
 });
 
+describe('switchyard.downloadModel: a hub that cannot be reached (issue 13, item 10)', () => {
+  it('offers Retry and the hub URL setting, and Resume only when a part was downloaded', async () => {
+    settings = { ...settings, hubUrl: 'http://127.0.0.1:1' };
+    try {
+      let start = f.calls.length;
+      f.ui.input = () => 'tiny-org/Nowhere';
+      f.ui.message = (kind, _m, items) => (kind === 'error' ? items.find((i) => i === 'Set Hub URL') : undefined);
+      await run('switchyard.downloadModel');
+      let err = callsSince(start).find((c) => c.kind === 'error')!;
+      assert.match(err.message!, /cannot reach http:\/\/127\.0\.0\.1:1.*set switchyard\.models\.hubUrl to a mirror/);
+      assert.doesNotMatch(err.message!, /Resume/);
+      assert.deepEqual(err.items, ['Retry', 'Set Hub URL']);
+      assert.ok(f.executed.some((e) => e.id === 'workbench.action.openSettings' && e.args[0] === 'switchyard.models.hubUrl'));
+
+      // tiny-org/Tiny kept a .part file from the cancelled download: that one resumes.
+      start = f.calls.length;
+      f.ui.input = () => REPO;
+      f.ui.message = () => undefined;
+      await run('switchyard.downloadModel');
+      err = callsSince(start).find((c) => c.kind === 'error')!;
+      assert.deepEqual(err.items, ['Resume', 'Set Hub URL']);
+      assert.match(err.message!, /Resume continues from there/);
+    } finally {
+      settings = { ...settings, hubUrl: hub.url };
+    }
+  });
+});
+
 describe('switchyard.manageModels', () => {
   it('lists the models with size and state, and Use asks first when it does not fit', async () => {
     const start = f.calls.length;
@@ -294,5 +322,22 @@ describe('switchyard.manageModels', () => {
     assert.match(String(warn.options!.detail), /This deletes .*tiny-org--Tiny/);
     assert.equal(fs.existsSync(path.join(modelsFolder, 'tiny-org--Tiny')), false);
     assert.ok(fs.existsSync(path.join(modelsFolder, 'tiny-org--gated')));
+  });
+  it('lists the model in use when it is outside the models folder, without Remove (issue 13, item 10)', async () => {
+    const tiny = tinyModel('deepseek-coder-v1');
+    settings = { ...settings, modelPath: tiny };
+    try {
+      let listed: Item[] = [];
+      let actions: Item[] = [];
+      let n = 0;
+      f.ui.pick = (items) => (n++ === 0 ? ((listed = items), items[0]) : ((actions = items), undefined));
+      await run('switchyard.manageModels');
+      assert.ok(listed[0]!.label.endsWith(path.basename(tiny)), listed[0]!.label);
+      assert.match(listed[0]!.description!, /· ready · in use · outside the models folder$/);
+      assert.ok(listed.some((i) => i.label.includes('tiny-org/gated')), 'the models folder is listed too');
+      assert.deepEqual(actions.map((i) => i.label.replace(/^\$\([a-z-]+\) /, '')), ['Use', 'Reveal in File Explorer']);
+    } finally {
+      settings = { ...settings, modelPath: '' };
+    }
   });
 });

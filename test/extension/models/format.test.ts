@@ -143,9 +143,17 @@ describe('fit verdict', () => {
 
 describe('download failures', () => {
   it('offers a token for auth errors, resume for network ones, and says a cancel can resume', () => {
-    assert.equal(downloadFailure('o/m', { kind: 'auth', message: 'needs a Hugging Face token' }).action, 'setToken');
-    assert.equal(downloadFailure('o/m', { kind: 'network', message: 'interrupted' }).action, 'retry');
-    assert.match(downloadFailure('o/m', { kind: 'cancelled', message: 'x' }).message, /cancelled.*resume/);
-    assert.equal(downloadFailure('o/m', { kind: 'verify', message: 'sha256 mismatch' }).action, undefined);
+    const hub = { hubUrl: 'https://huggingface.co', resumable: false };
+    assert.equal(downloadFailure('o/m', { kind: 'auth', message: 'needs a Hugging Face token' }, hub).action, 'setToken');
+    // Resume only when a part was downloaded; either way the hub setting is named (issue 13, item 10).
+    const none = downloadFailure('o/m', { kind: 'network', message: 'o/m: cannot reach https://huggingface.co (connection refused)' }, hub);
+    assert.equal(none.action, 'retry');
+    assert.match(none.message, /set switchyard\.models\.hubUrl to a mirror/);
+    assert.doesNotMatch(none.message, /Resume/);
+    const some = downloadFailure('o/m', { kind: 'network', message: 'interrupted' }, { ...hub, resumable: true });
+    assert.equal(some.action, 'resume');
+    assert.match(some.message, /Resume continues from there.*switchyard\.models\.hubUrl/);
+    assert.match(downloadFailure('o/m', { kind: 'cancelled', message: 'x' }, hub).message, /cancelled.*resume/);
+    assert.equal(downloadFailure('o/m', { kind: 'verify', message: 'sha256 mismatch' }, hub).action, undefined);
   });
 });

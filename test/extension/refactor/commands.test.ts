@@ -40,11 +40,14 @@ const backend: ModelBackend = {
     requests.push(p);
     if (answer instanceof Error) throw answer;
     let text = '';
+    let tokens = 0;
     for (const piece of answer) {
       await new Promise((r) => setImmediate(r));
       if (signal?.aborted) return { text, reasoning: '', finishReason: 'cancelled', usage };
       text += piece;
-      onDelta?.({ streamId: 's', content: piece });
+      // Scripted: each piece counts as 3 tokens (a real backend counts what it generated).
+      tokens += 3;
+      onDelta?.({ streamId: 's', content: piece, tokens });
     }
     return { text, reasoning: '', finishReason: 'stop', usage };
   },
@@ -96,7 +99,8 @@ describe('refactor commands', () => {
     assert.equal(proposed[0]!.newText, '    def add(self, a, b):\n        return a + b\n');
     assert.equal(proposed[0]!.title, 'Fix: box.py');
     assert.equal(fake.progress[0]!.title, 'Switchyard: Fix');
-    assert.ok(fake.progress[0]!.reports.some((r) => /^~\d+ tokens$/.test(r)), fake.progress[0]!.reports.join(' | '));
+    // The backend's token count against the limit, not an estimate from the characters (issue 13, item 8).
+    assert.ok(fake.progress[0]!.reports.includes('writing... 3 of at most 321 tokens'), fake.progress[0]!.reports.join(' | '));
     assert.equal(doc.getText(), TEXT);
     assert.equal(fake.applied.length, 0);
     assert.deepEqual(fake.diskWrites, []);
@@ -174,10 +178,16 @@ describe('refactor commands', () => {
     await new Promise((r) => setImmediate(r));
     const m = fake.messages.at(-1)!;
     assert.match(m.message, /no model is configured/);
-    assert.deepEqual(m.items, ['Select Model Folder']);
+    assert.deepEqual(m.items, ['Select Model Folder', 'Download Model']);
     m.pick('Select Model Folder');
     await new Promise((r) => setImmediate(r));
     assert.ok(fake.executed.some((c) => c.id === 'switchyard.selectModelFolder'));
+    // Download Model too, as the chat view offers (issue 13, item 11).
+    await run('fixSelection');
+    await new Promise((r) => setImmediate(r));
+    fake.messages.at(-1)!.pick('Download Model');
+    await new Promise((r) => setImmediate(r));
+    assert.ok(fake.executed.some((c) => c.id === 'switchyard.downloadModel'));
 
     settings = { ...settings, modelPath: '/models/tiny' };
     await run('fixSelection');

@@ -72,7 +72,20 @@ describe('refactor prompts on the real engine', () => {
       const extract = kind === 'tests' ? {} : { selection: TEXT.slice(START, END), linePrefix: '' };
       const plain = await runRefactor(plainBackend, prompt, { maxTokens: MAX_TOKENS, extract });
       let streamed = '';
-      const lookup = await runRefactor(lookupBackend, prompt, { maxTokens: MAX_TOKENS, extract, onText: (t) => (streamed = t) });
+      const counts: (number | undefined)[] = [];
+      const lookup = await runRefactor(lookupBackend, prompt, {
+        maxTokens: MAX_TOKENS,
+        extract,
+        onText: (t, _r, tokens) => {
+          streamed = t;
+          counts.push(tokens);
+        },
+      });
+      // The progress count is the engine's own: it rises to the answer's token count, never past the limit (issue 13, item 8).
+      assert.ok(counts.length > 0 && counts.every((n) => typeof n === 'number'), `counts: ${counts.join(',')}`);
+      assert.ok(counts.every((n, i) => i === 0 || n! >= counts[i - 1]!), `counts rise: ${counts.join(',')}`);
+      assert.equal(counts.at(-1), lookup.result.usage.completionTokens);
+      assert.ok(counts.at(-1)! <= MAX_TOKENS);
       assert.equal(sent[0]!.promptLookup, true, 'runRefactor asks for prompt lookup');
       assert.equal(sent[0]!.temperature, 0);
       assert.equal(lookup.result.text, plain.result.text);
