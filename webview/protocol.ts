@@ -76,6 +76,8 @@ export type HostMessage =
   | { type: 'delta'; id: string; content?: string; reasoning?: string }
   | { type: 'done'; turn: Turn; busy: boolean }
   | { type: 'focus' }
+  /** The file picker closed (`added`: a file was picked); VS Code's focus is back on the view. */
+  | { type: 'picked'; added: boolean }
   | { type: 'notice'; level: 'info' | 'error'; text: string };
 
 /** View -> host. */

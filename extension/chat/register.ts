@@ -73,6 +73,31 @@ export function registerChat(d: ChatDeps): Chat {
     post({ type: 'focus' });
   };
 
+  /**
+   * The @file / + File picker. When a quick pick closes, VS Code gives the focus back to the editor,
+   * not to the webview, so the user's next keystrokes (meant for the chat) would land in their file:
+   * the view takes the focus instead, then puts the caret back in the prompt.
+   */
+  async function pickFile(): Promise<void> {
+    const focusView = async () => {
+      try {
+        await vscode.commands.executeCommand(`${CHAT_VIEW_ID}.focus`);
+      } catch (e) {
+        d.log('warn', `chat: cannot focus the chat view after the file picker: ${(e as Error).message}`);
+      }
+    };
+    let added = false;
+    try {
+      // Focus moves to the view before the picker closes (see ContextChips.pickFile).
+      added = await chips.pickFile(focusView);
+    } catch (e) {
+      notice('error', `Cannot add the file: ${(e as Error).message}`);
+    }
+    // After Escape (or a failure) the picker has already given the focus away: take it back.
+    if (!added) await focusView();
+    post({ type: 'picked', added });
+  }
+
   function onMessage(m: ViewMessage): void {
     switch (m.type) {
       case 'ready':
@@ -89,7 +114,7 @@ export function registerChat(d: ChatDeps): Chat {
         newChat();
         return;
       case 'addFile':
-        void chips.pickFile().catch((e: unknown) => notice('error', `Cannot add the file: ${(e as Error).message}`));
+        void pickFile();
         return;
       case 'removeChip':
         chips.remove(m.id);
