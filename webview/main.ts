@@ -5,6 +5,7 @@
  * only the unsent draft (vscode.setState), which VS Code restores when a hidden view comes back.
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
+import { describeApply, type EditorInfo } from './apply-target.ts';
 import type { HostMessage, ViewMessage, ViewState } from './protocol.ts';
 import { renderBudget, renderChips } from './render/chips.ts';
 import { renderEngine } from './render/engine-state.ts';
@@ -47,6 +48,8 @@ const transcriptEl = must('transcript');
 const transcript = new Transcript(transcriptEl, must('turns'), must('empty-state'));
 
 let busy = false;
+/** The editor Apply to File would act on, as the host last said. */
+let editorInfo: EditorInfo | undefined;
 /** Where the `@` that opened the file picker sits in the prompt, until the host says the picker closed. */
 let pickerAt: number | undefined;
 
@@ -118,6 +121,10 @@ function handle(m: HostMessage): void {
       break;
     case 'focus':
       prompt.focus();
+      break;
+    case 'editor':
+      editorInfo = m.info;
+      for (const b of Array.from(transcriptEl.querySelectorAll<HTMLButtonElement>('.code-block button[data-action="apply"]'))) titleApply(b);
       break;
     case 'picked':
       closePicker(m.added);
@@ -229,6 +236,19 @@ chipsEl.addEventListener('click', (e) => {
   const id = (e.target as Element).closest('button.chip-remove')?.closest<HTMLElement>('.chip')?.dataset.id;
   if (id) post({ type: 'removeChip', id });
 });
+
+/** The Apply button's tooltip: what a click does now (replace the selection, a definition, or insert at the cursor). */
+function titleApply(button: HTMLButtonElement): void {
+  const code = button.closest('.code-block')?.querySelector('pre code')?.textContent ?? '';
+  button.title = describeApply(code, editorInfo);
+}
+// Set when the pointer or the focus reaches the button: blocks rendered since the last 'editor' message too.
+for (const type of ['mouseover', 'focusin'] as const) {
+  transcriptEl.addEventListener(type, (e) => {
+    const b = (e.target as Element).closest?.<HTMLButtonElement>('.code-block button[data-action="apply"]');
+    if (b) titleApply(b);
+  });
+}
 
 // Code-block buttons: the code is read back from the DOM text, which is exactly the fence's content.
 const COPIED_MS = 1500;

@@ -10,8 +10,11 @@
  *   #budget (text "used / total tokens"), .chip[data-kind=<ChipKind>] with button.chip-remove,
  *   .turn[data-role=user|assistant][data-id=<id>][data-streaming=true|false] containing .turn-body,
  *   details.reasoning (collapsed) for reasoning text,
- *   .code-block[data-lang] with pre code and buttons [data-action=copy|insert|apply].
+ *   .code-block[data-lang] with pre code and buttons [data-action=copy|insert|apply] (apply's title
+ *   says what it will do), #notice (a line of information or an error).
  */
+
+import type { EditorInfo } from './apply-target.ts';
 
 export type ChipKind = 'selection' | 'file' | 'mention';
 
@@ -76,6 +79,8 @@ export type HostMessage =
   | { type: 'delta'; id: string; content?: string; reasoning?: string }
   | { type: 'done'; turn: Turn; busy: boolean }
   | { type: 'focus' }
+  /** The editor Apply to File would act on (undefined: none), for the Apply button's tooltip. */
+  | { type: 'editor'; info?: EditorInfo }
   /** The file picker closed (`added`: a file was picked); VS Code's focus is back on the view. */
   | { type: 'picked'; added: boolean }
   | { type: 'notice'; level: 'info' | 'error'; text: string };

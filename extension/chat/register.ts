@@ -11,6 +11,7 @@ import type { Settings } from '../config.ts';
 import type { ProposeEdit } from '../edits/proposed-edit.ts';
 import { applyCode, copyCode, insertCode } from './code-actions.ts';
 import { ContextChips } from './context-chips.ts';
+import { editorInfo } from './editor-info.ts';
 import { ChatHistory } from './history.ts';
 import { ChatSession } from './session.ts';
 import { CHAT_VIEW_ID, ChatViewProvider } from './view-provider.ts';
@@ -54,6 +55,23 @@ export function registerChat(d: ChatDeps): Chat {
     // The page says 'ready' each time it is shown (no retained context): that refreshes the chips.
     visible: () => view.visible,
   });
+
+  // The Apply button's tooltip says what Apply will do, so the view is kept told about the editor.
+  let editorSent = '';
+  let editorTimer: NodeJS.Timeout | undefined;
+  const editorSoon = () => {
+    clearTimeout(editorTimer);
+    editorTimer = setTimeout(() => void sendEditor(), 300);
+  };
+  const sendEditor = async () => {
+    if (!view.visible) return;
+    const e = chips.lastEditor();
+    const info = e ? await editorInfo(e).catch(() => undefined) : undefined;
+    const key = JSON.stringify(info ?? null);
+    if (key === editorSent) return;
+    editorSent = key;
+    post(info ? { type: 'editor', info } : { type: 'editor' });
+  };
 
   const session = new ChatSession({
     backend: d.backend,
@@ -103,6 +121,8 @@ export function registerChat(d: ChatDeps): Chat {
       case 'ready':
         post({ type: 'state', state: state() });
         chips.refreshSoon();
+        editorSent = '';
+        editorSoon();
         return;
       case 'send':
         void session.send(m.text);
@@ -156,6 +176,10 @@ export function registerChat(d: ChatDeps): Chat {
       if (e.affectsConfiguration('switchyard.chat') || e.affectsConfiguration('switchyard.remote')) chips.refreshSoon();
     }),
     vscode.commands.registerCommand('switchyard.newChat', newChat),
+    vscode.window.onDidChangeTextEditorSelection(editorSoon),
+    vscode.window.onDidChangeActiveTextEditor(editorSoon),
+    vscode.workspace.onDidChangeTextDocument((e) => e.document === chips.lastEditor()?.document && editorSoon()),
+    { dispose: () => clearTimeout(editorTimer) },
     {
       dispose: () => {
         // Keep what was streamed so far (restored as a cancelled answer), then stop the request.
