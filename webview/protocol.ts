@@ -45,8 +45,9 @@ export interface Turn {
   stats?: string;
 }
 
-export type EngineKind = 'idle' | 'starting' | 'loading' | 'ready' | 'down' | 'no-model' | 'remote';
-export type FixAction = 'selectModel' | 'downloadModel' | 'restartEngine' | 'showLog' | 'openSettings';
+/** 'remote-down': switchyard.remote.endpoint is set and does not answer (or answers with errors). */
+export type EngineKind = 'idle' | 'starting' | 'loading' | 'ready' | 'down' | 'no-model' | 'remote' | 'remote-down';
+export type FixAction = 'selectModel' | 'downloadModel' | 'restartEngine' | 'showLog' | 'openSettings' | 'remoteSettings' | 'retryRemote' | 'setApiKey';
 
 export interface EngineView {
   kind: EngineKind;
@@ -118,7 +119,7 @@ export function isViewMessage(m: unknown): m is ViewMessage {
     case 'apply':
       return typeof o.code === 'string' && (o.lang === undefined || typeof o.lang === 'string');
     case 'fix':
-      return ['selectModel', 'downloadModel', 'restartEngine', 'showLog', 'openSettings'].includes(o.action as string);
+      return ['selectModel', 'downloadModel', 'restartEngine', 'showLog', 'openSettings', 'remoteSettings', 'retryRemote', 'setApiKey'].includes(o.action as string);
     default:
       return false;
   }
