@@ -346,7 +346,8 @@ describe('Switchyard in the first hour: focus, flows and a failing endpoint', { 
       mark = h().trace.count();
       await insertApply.click();
       proposed = await waitProposal(mark);
-      const inserted = [...lines.slice(0, 10), INSERT_CODE, ...lines.slice(10)].join('\n');
+      // Line 11 is empty: the code fills it (as Insert at Cursor would), the text around stays.
+      const inserted = [...lines.slice(0, 10), INSERT_CODE, ...lines.slice(11)].join('\n');
       assert.equal(String(proposed.newText), inserted, 'Apply did not insert at the cursor');
       await diffEditor().waitFor({ state: 'visible', timeout: 20_000 });
       await proposalToasts().first().waitFor({ state: 'visible', timeout: 15_000 });
