@@ -7,7 +7,8 @@
  *  7. Enter while an answer streams says why nothing was sent, and keeps the draft;
  *  6. Apply to File with nothing selected replaces the function of the same name (or inserts at the
  *     cursor), and the button's tooltip says which, beforehand;
- *  4. Accept or Reject in the diff's title bar closes the "proposes an edit" notification too;
+ *  4. Accept or Reject in the diff's title bar closes the "proposes an edit" notification too (Apply
+ *     with a selection makes the proposals, so this one does not depend on item 6);
  *  5. a remote endpoint that is down (a closed port) or failing (a server here that answers 500 to
  *     every completion) shows in the status bar and the chat view, with the action that fixes it.
  *
@@ -213,6 +214,23 @@ async function applyTitle(button: Locator, expected: RegExp): Promise<string> {
   );
 }
 
+/** Stops an answer still streaming (left by a test that failed half-way). */
+async function stopAnyAnswer(): Promise<void> {
+  const stop = chat().locator('#stop');
+  if (!(await stop.isVisible().catch(() => false))) return;
+  await stop.click();
+  await waitFor('the streaming answer to stop', 15_000, async () => !(await stop.isVisible().catch(() => false)));
+}
+
+/** Rejects the open proposal from the diff's title bar and waits for the diff to close. */
+async function rejectInTitleBar(mark: number): Promise<void> {
+  await diffEditor().waitFor({ state: 'visible', timeout: 20_000 });
+  await editorTitleAction('Switchyard: Reject Proposed Edit').click();
+  const r = await h().trace.waitEvent('edit-result', mark, 15_000);
+  assert.equal(r.accepted, false);
+  await waitFor('the diff editor to close', 10_000, async () => !(await diffEditor().isVisible().catch(() => false)));
+}
+
 async function waitProposal(from: number): Promise<TraceEvent> {
   return waitFor('an "edit-proposed" event for main.py in the trace', 30_000, () => h().trace.ofKind('edit-proposed', h().trace.since(from)).find((e) => String(e.uri).endsWith('main.py')), () => h().trace.tail());
 }
@@ -309,17 +327,18 @@ describe('Switchyard in the first hour: focus, flows and a failing endpoint', { 
     });
   });
 
-  it('items 6 and 4: Apply with no selection replaces the same-named function or inserts at the cursor, as its tooltip says; a title-bar decision closes the notification', { timeout: 180_000 }, async () => {
+  it('item 6: Apply with no selection replaces the same-named function, or inserts at the cursor, as its tooltip says', { timeout: 150_000 }, async () => {
     await h().recorded('apply-no-selection', async () => {
       await cleanMain();
       await h().gotoLine(11); // an empty line between scale() and main(): the cursor, no selection
       await openChatView();
+      await stopAnyAnswer();
       const turn = await askAndWait(CODE_QUESTION);
       const blocks = turn.locator('.code-block');
       await waitFor('two code blocks in the answer', 10_000, async () => (await blocks.count()) === 2);
       const lines = MAIN_PY.split('\n');
 
-      // The scale() block: replaces scale() (lines 5-9), not the file.
+      // The scale() block: replaces scale() (lines 5-9), not the whole file.
       const scaleApply = blocks.nth(0).locator('[data-action="apply"]');
       const title1 = await applyTitle(scaleApply, /^Replace scale in main\.py \(lines 5-9\)/);
       let mark = h().trace.count();
@@ -327,19 +346,10 @@ describe('Switchyard in the first hour: focus, flows and a failing endpoint', { 
       let proposed = await waitProposal(mark);
       const expected = [...lines.slice(0, 4), ...SCALE_CODE.split('\n'), ...lines.slice(9)].join('\n');
       assert.equal(String(proposed.newText), expected, 'Apply did not replace just scale()');
-      await diffEditor().waitFor({ state: 'visible', timeout: 20_000 });
-      await proposalToasts().first().waitFor({ state: 'visible', timeout: 15_000 });
-      // Item 4: Accept in the diff's title bar closes the notification as well.
-      await editorTitleAction('Switchyard: Accept Proposed Edit').click();
-      let result = await h().trace.waitEvent('edit-result', mark, 15_000);
-      assert.equal(result.accepted, true);
-      await waitFor('the "proposes an edit" notification to close after Accept in the title bar', 10_000, async () => (await proposalToasts().count()) === 0, async () => `toasts: ${JSON.stringify(await proposalToasts().allInnerTexts())}`);
-      await waitFor('main.py to hold the accepted edit (unsaved)', 10_000, async () => (await mainTabDirty()) > 0);
-      log(`Apply (tooltip "${title1}") replaced scale(); Accept closed the notification`);
+      await rejectInTitleBar(mark);
+      log(`Apply (tooltip "${title1}") proposed replacing scale()`);
 
       // The print() block: nothing of that name, so it goes in at the cursor.
-      await cleanMain();
-      await h().gotoLine(11);
       await openChatView();
       const insertApply = turns('assistant').last().locator('.code-block').nth(1).locator('[data-action="apply"]');
       const title2 = await applyTitle(insertApply, /^Insert this code at the cursor in main\.py \(line 11\)/);
@@ -349,17 +359,51 @@ describe('Switchyard in the first hour: focus, flows and a failing endpoint', { 
       // Line 11 is empty: the code fills it (as Insert at Cursor would), the text around stays.
       const inserted = [...lines.slice(0, 10), INSERT_CODE, ...lines.slice(11)].join('\n');
       assert.equal(String(proposed.newText), inserted, 'Apply did not insert at the cursor');
-      await diffEditor().waitFor({ state: 'visible', timeout: 20_000 });
-      await proposalToasts().first().waitFor({ state: 'visible', timeout: 15_000 });
-      // Reject in the title bar closes it too, and nothing is written.
+      await rejectInTitleBar(mark);
+      assert.equal(h().readFile('main.py'), MAIN_PY);
+      log(`Apply (tooltip "${title2}") proposed an insert at the cursor`);
+    });
+  });
+
+  it('item 4: Accept or Reject in the diff title bar closes the "proposes an edit" notification too', { timeout: 120_000 }, async () => {
+    await h().recorded('proposal-notification', async () => {
+      // Apply with a selection (lines 1-2, add()): a proposal whichever way Apply picks its target.
+      const propose = async () => {
+        await cleanMain();
+        await h().focusEditor();
+        await h().gotoLine(1);
+        await h().page.keyboard.press('Shift+ArrowDown');
+        await h().page.keyboard.press('Shift+ArrowDown');
+        await openChatView();
+        await stopAnyAnswer();
+        let blocks = turns('assistant').last().locator('.code-block');
+        if ((await blocks.count()) < 2) blocks = (await askAndWait(CODE_QUESTION)).locator('.code-block');
+        const mark = h().trace.count();
+        await blocks.nth(0).locator('[data-action="apply"]').click();
+        await waitProposal(mark);
+        await diffEditor().waitFor({ state: 'visible', timeout: 20_000 });
+        await proposalToasts().first().waitFor({ state: 'visible', timeout: 15_000 });
+        return mark;
+      };
+      const toastGone = (after: string) =>
+        waitFor(`the "proposes an edit" notification to close after ${after}`, 10_000, async () => (await proposalToasts().count()) === 0, async () => `toasts: ${JSON.stringify(await proposalToasts().allInnerTexts())}`);
+
+      let mark = await propose();
+      await editorTitleAction('Switchyard: Accept Proposed Edit').click();
+      const accepted = await h().trace.waitEvent('edit-result', mark, 15_000);
+      assert.equal(accepted.accepted, true);
+      await toastGone('Accept in the title bar');
+      await waitFor('main.py to hold the accepted edit (unsaved)', 10_000, async () => (await mainTabDirty()) > 0);
+
+      mark = await propose();
       await editorTitleAction('Switchyard: Reject Proposed Edit').click();
-      result = await h().trace.waitEvent('edit-result', mark, 15_000);
-      assert.equal(result.accepted, false);
-      await waitFor('the "proposes an edit" notification to close after Reject in the title bar', 10_000, async () => (await proposalToasts().count()) === 0, async () => `toasts: ${JSON.stringify(await proposalToasts().allInnerTexts())}`);
+      const rejected = await h().trace.waitEvent('edit-result', mark, 15_000);
+      assert.equal(rejected.accepted, false);
+      await toastGone('Reject in the title bar');
       await sleep(500);
       assert.equal(await mainTabDirty(), 0, 'main.py changed after Reject');
       assert.equal(h().readFile('main.py'), MAIN_PY);
-      log(`Apply (tooltip "${title2}") proposed an insert at the cursor; Reject closed the notification`);
+      log('a decision in the title bar closed the notification, both ways');
     });
   });
 
