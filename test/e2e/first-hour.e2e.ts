@@ -218,7 +218,7 @@ async function applyTitle(button: Locator, expected: RegExp): Promise<string> {
 async function stopAnyAnswer(): Promise<void> {
   const stop = chat().locator('#stop');
   if (!(await stop.isVisible().catch(() => false))) return;
-  await stop.click();
+  await stop.click({ timeout: 2000 }).catch(() => {}); // it may have finished meanwhile
   await waitFor('the streaming answer to stop', 15_000, async () => !(await stop.isVisible().catch(() => false)));
 }
 
