@@ -253,7 +253,7 @@ export class EditPreview implements vscode.Disposable {
     void vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Switchyard proposes an edit to ${name}`, cancellable: false },
       (progress) => {
-        progress.report({ message: `[Accept](command:switchyard.acceptEdit?${args}) or [Reject](command:switchyard.rejectEdit?${args}) (or use the diff's title bar)` });
+        progress.report({ message: `[Accept](command:switchyard.acceptEdit?${args}) or [Reject](command:switchyard.rejectEdit?${args})` });
         return closed;
       },
     );
