@@ -14,6 +14,7 @@ import * as vscode from 'vscode';
 import { EngineClient } from '../engine/protocol/client.ts';
 import type { ModelBackend } from './backend/backend.ts';
 import { registerApiKeyCommands, REMOTE_KEY_SECRET } from './backend/api-key.ts';
+import { RemoteHealth } from './backend/remote-health.ts';
 import { Backends } from './backend/select.ts';
 import { engineView } from './chat/engine-view.ts';
 import { registerChat } from './chat/register.ts';
@@ -34,6 +35,7 @@ import { ProblemNotice } from './engine/notify.ts';
 import { createLogger, type LogLevel } from './log.ts';
 import { onSettingsChanged, readSettings, updateSetting } from './settings.ts';
 import { StatusBar } from './status-bar.ts';
+import type { StatusInput } from './status-view.ts';
 import { Trace } from './trace.ts';
 
 let host: EngineHost | undefined;
@@ -77,7 +79,29 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   const engineHost = host;
 
-  const backends = new Backends({ settings: current, engine: engineHost, apiKey: () => Promise.resolve(context.secrets.get(REMOTE_KEY_SECRET)) });
+  // The remote endpoint's health shows in the status bar and the chat view (completions fail quietly).
+  const remoteProblem = (): StatusInput['remoteProblem'] => {
+    const h = remoteHealth.state;
+    return h.kind === 'failing' ? { message: h.message, fix: h.fix } : undefined;
+  };
+  const remoteHealth: RemoteHealth = new RemoteHealth({
+    probe: (signal) => backends.probeRemote(signal),
+    onChange: (h) => {
+      if (h.kind === 'failing') log.warn(`remote endpoint: ${h.message}`);
+      else if (h.kind === 'ok') log.info('remote endpoint: answering');
+      status.update({ remoteProblem: remoteProblem() });
+      engineViewChanged.fire();
+    },
+  });
+  const backends = new Backends({
+    settings: current,
+    engine: engineHost,
+    apiKey: () => Promise.resolve(context.secrets.get(REMOTE_KEY_SECRET)),
+    watchRemote: (b) => remoteHealth.watch(b),
+  });
+  const remoteKey = () => JSON.stringify([settings.remoteEndpoint, settings.remoteModel, settings.remoteTimeoutSeconds]);
+  let lastRemoteKey = remoteKey();
+  remoteHealth.reset(!!settings.remoteEndpoint);
   // Chat and refactor requests are traced (the end-to-end tests read what the model answered).
   const tracedBackend = async (signal?: AbortSignal): Promise<ModelBackend | undefined> => {
     const b = await backends.get(signal);
@@ -131,13 +155,16 @@ export function activate(context: vscode.ExtensionContext): void {
     restartEngine: () => vscode.commands.executeCommand('switchyard.restartEngine'),
     showLog: () => vscode.commands.executeCommand('switchyard.showEngineLog'),
     openSettings: () => vscode.commands.executeCommand('workbench.action.openSettings', 'switchyard'),
+    remoteSettings: () => vscode.commands.executeCommand('workbench.action.openSettings', 'switchyard.remote'),
+    retryRemote: () => remoteHealth.check(),
+    setApiKey: () => vscode.commands.executeCommand('switchyard.setRemoteApiKey'),
   };
   const chat = registerChat({
     extensionUri: context.extensionUri,
     workspaceState: context.workspaceState,
     settings: current,
     backend: (signal) => tracedBackend(signal),
-    engineView: () => engineView({ state: engineHost.state, remoteEndpoint: settings.remoteEndpoint, modelPath: settings.modelPath }),
+    engineView: () => engineView({ state: engineHost.state, remoteEndpoint: settings.remoteEndpoint, modelPath: settings.modelPath, remoteProblem: remoteProblem() }),
     onEngineViewChanged: engineViewChanged.event,
     proposeEdit,
     runFix: (a) => void fixCommands[a](),
@@ -179,8 +206,15 @@ export function activate(context: vscode.ExtensionContext): void {
     ...registerApiKeyCommands(context.secrets, () => settings.remoteEndpoint),
     vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
     ...registerCommands({ host: engineHost, log, settings: current, useModel: (dir) => useWithFitCheck(modelDeps, dir, path.basename(dir)) }),
+    { dispose: () => remoteHealth.dispose() },
+    // A new API key may be what fixes a refused endpoint.
+    context.secrets.onDidChange((e) => e.key === REMOTE_KEY_SECRET && remoteHealth.reset(!!settings.remoteEndpoint)),
     onSettingsChanged((engineAffected) => {
       settings = readSettings();
+      if (remoteKey() !== lastRemoteKey) {
+        lastRemoteKey = remoteKey();
+        remoteHealth.reset(!!settings.remoteEndpoint);
+      }
       status.update({ completionsEnabled: settings.completionsEnabled, modelConfigured: !!settings.modelPath, remoteEndpoint: settings.remoteEndpoint || undefined });
       engineViewChanged.fire();
       completer.settingsChanged();

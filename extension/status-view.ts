@@ -6,6 +6,7 @@
  *   latency; tooltip/label contain `Switchyard: ready`
  * - error: tooltip/label contain `Switchyard: error` and the message
  * - no model: tooltip/label contain `Switchyard: no model`
+ * - remote endpoint failing: tooltip/label contain `Switchyard: remote endpoint failing` and the message
  */
 import type { EngineState } from './engine/engine-host.ts';
 
@@ -18,18 +19,33 @@ export interface StatusInput {
   lastLatencyMs?: number;
   /** switchyard.remote.endpoint when set: requests go there and the local engine is not used. */
   remoteEndpoint?: string;
+  /** The remote endpoint does not work (remote-health.ts): what went wrong and what fixes it. */
+  remoteProblem?: { message: string; fix: 'settings' | 'apiKey' };
 }
+
+/** A status bar click: a command id, or a command with arguments. */
+export type StatusCommand = string | { title: string; command: string; arguments?: unknown[] };
 
 export interface StatusView {
   text: string;
   tooltip: string;
   label: string;
-  command: string;
+  command: StatusCommand;
   /** Show the item in the error colours. */
   error: boolean;
 }
 
 export function statusView(i: StatusInput): StatusView {
+  if (i.remoteEndpoint && i.remoteProblem) {
+    const p = i.remoteProblem;
+    const fix = p.fix === 'apiKey' ? 'click to set the API key' : 'click to check the switchyard.remote settings';
+    const t = `Switchyard: remote endpoint failing — ${p.message} (${fix})`;
+    const command: StatusCommand =
+      p.fix === 'apiKey'
+        ? 'switchyard.setRemoteApiKey'
+        : { title: 'Open the remote endpoint settings', command: 'workbench.action.openSettings', arguments: ['switchyard.remote'] };
+    return { text: '$(error) Switchyard remote', tooltip: t, label: t, command, error: true };
+  }
   if (i.remoteEndpoint) {
     const latency = i.lastLatencyMs === undefined ? '' : ` ${Math.round(i.lastLatencyMs)} ms`;
     const t = `Switchyard: remote — ${i.remoteEndpoint} serves chat, refactors and completions${i.completionsEnabled ? '' : ' (completions off)'}`;

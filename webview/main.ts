@@ -5,6 +5,7 @@
  * only the unsent draft (vscode.setState), which VS Code restores when a hidden view comes back.
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
+import { describeApply, type EditorInfo } from './apply-target.ts';
 import type { HostMessage, ViewMessage, ViewState } from './protocol.ts';
 import { renderBudget, renderChips } from './render/chips.ts';
 import { renderEngine } from './render/engine-state.ts';
@@ -47,6 +48,10 @@ const transcriptEl = must('transcript');
 const transcript = new Transcript(transcriptEl, must('turns'), must('empty-state'));
 
 let busy = false;
+/** The editor Apply to File would act on, as the host last said. */
+let editorInfo: EditorInfo | undefined;
+/** Where the `@` that opened the file picker sits in the prompt, until the host says the picker closed. */
+let pickerAt: number | undefined;
 
 // --- the draft ------------------------------------------------------------------------------------
 
@@ -117,6 +122,13 @@ function handle(m: HostMessage): void {
     case 'focus':
       prompt.focus();
       break;
+    case 'editor':
+      editorInfo = m.info;
+      for (const b of Array.from(transcriptEl.querySelectorAll<HTMLButtonElement>('.code-block button[data-action="apply"]'))) titleApply(b);
+      break;
+    case 'picked':
+      closePicker(m.added);
+      break;
     case 'notice':
       showNotice(m.level, m.text);
       break;
@@ -136,9 +148,16 @@ window.addEventListener('message', (event: MessageEvent) => {
 
 // --- input -------------------------------------------------------------------------------------------
 
+/** Said when Enter is pressed while an answer streams: the draft stays, nothing is queued (see extension/chat/session.ts for why). */
+const BUSY_NOTICE = 'An answer is still being written: your message stays here. Press Stop (or Escape) to end the answer, or wait, then press Enter again.';
+
 function submit(): void {
   const text = prompt.value.trim();
-  if (!text || busy) return;
+  if (!text) return;
+  if (busy) {
+    showNotice('info', BUSY_NOTICE);
+    return;
+  }
   post({ type: 'send', text });
   prompt.value = '';
   saveDraft();
@@ -165,7 +184,10 @@ prompt.addEventListener('input', (e) => {
   if (ie.inputType === 'insertText' && ie.data === '@') {
     const at = prompt.selectionStart - 1;
     const before = at > 0 ? prompt.value[at - 1]! : '';
-    if (prompt.value[at] === '@' && (before === '' || /\s|[([{]/.test(before))) post({ type: 'addFile' });
+    if (prompt.value[at] === '@' && (before === '' || /\s|[([{]/.test(before))) {
+      pickerAt = at;
+      post({ type: 'addFile' });
+    }
   }
 });
 
@@ -178,7 +200,32 @@ newChat.addEventListener('click', () => {
   post({ type: 'newChat' });
   prompt.focus();
 });
-addFile.addEventListener('click', () => post({ type: 'addFile' }));
+addFile.addEventListener('click', () => {
+  pickerAt = undefined;
+  post({ type: 'addFile' });
+});
+
+/**
+ * The file picker closed (the host has moved VS Code's focus back to this view): the typing goes on
+ * in the prompt, never in the editor behind the picker. A picked file becomes a chip, so the `@`
+ * that asked for it goes; after Escape it stays (it may have been meant literally, e.g. a decorator).
+ */
+function closePicker(added: boolean): void {
+  const at = pickerAt;
+  pickerAt = undefined;
+  let caret = prompt.value.length;
+  if (at !== undefined && prompt.value[at] === '@') {
+    caret = at + 1;
+    if (added) {
+      prompt.value = prompt.value.slice(0, at) + prompt.value.slice(at + 1);
+      caret = at;
+      saveDraft();
+      autosize();
+    }
+  }
+  prompt.focus();
+  prompt.setSelectionRange(caret, caret);
+}
 
 engineEl.addEventListener('click', (e) => {
   const button = (e.target as Element).closest<HTMLElement>('button[data-fix]');
@@ -189,6 +236,19 @@ chipsEl.addEventListener('click', (e) => {
   const id = (e.target as Element).closest('button.chip-remove')?.closest<HTMLElement>('.chip')?.dataset.id;
   if (id) post({ type: 'removeChip', id });
 });
+
+/** The Apply button's tooltip: what a click does now (replace the selection, a definition, or insert at the cursor). */
+function titleApply(button: HTMLButtonElement): void {
+  const code = button.closest('.code-block')?.querySelector('pre code')?.textContent ?? '';
+  button.title = describeApply(code, editorInfo);
+}
+// Set when the pointer or the focus reaches the button: blocks rendered since the last 'editor' message too.
+for (const type of ['mouseover', 'focusin'] as const) {
+  transcriptEl.addEventListener(type, (e) => {
+    const b = (e.target as Element).closest?.<HTMLButtonElement>('.code-block button[data-action="apply"]');
+    if (b) titleApply(b);
+  });
+}
 
 // Code-block buttons: the code is read back from the DOM text, which is exactly the fence's content.
 const COPIED_MS = 1500;

@@ -10,8 +10,11 @@
  *   #budget (text "used / total tokens"), .chip[data-kind=<ChipKind>] with button.chip-remove,
  *   .turn[data-role=user|assistant][data-id=<id>][data-streaming=true|false] containing .turn-body,
  *   details.reasoning (collapsed) for reasoning text,
- *   .code-block[data-lang] with pre code and buttons [data-action=copy|insert|apply].
+ *   .code-block[data-lang] with pre code and buttons [data-action=copy|insert|apply] (apply's title
+ *   says what it will do), #notice (a line of information or an error).
  */
+
+import type { EditorInfo } from './apply-target.ts';
 
 export type ChipKind = 'selection' | 'file' | 'mention';
 
@@ -42,8 +45,9 @@ export interface Turn {
   stats?: string;
 }
 
-export type EngineKind = 'idle' | 'starting' | 'loading' | 'ready' | 'down' | 'no-model' | 'remote';
-export type FixAction = 'selectModel' | 'downloadModel' | 'restartEngine' | 'showLog' | 'openSettings';
+/** 'remote-down': switchyard.remote.endpoint is set and does not answer (or answers with errors). */
+export type EngineKind = 'idle' | 'starting' | 'loading' | 'ready' | 'down' | 'no-model' | 'remote' | 'remote-down';
+export type FixAction = 'selectModel' | 'downloadModel' | 'restartEngine' | 'showLog' | 'openSettings' | 'remoteSettings' | 'retryRemote' | 'setApiKey';
 
 export interface EngineView {
   kind: EngineKind;
@@ -76,6 +80,10 @@ export type HostMessage =
   | { type: 'delta'; id: string; content?: string; reasoning?: string }
   | { type: 'done'; turn: Turn; busy: boolean }
   | { type: 'focus' }
+  /** The editor Apply to File would act on (undefined: none), for the Apply button's tooltip. */
+  | { type: 'editor'; info?: EditorInfo }
+  /** The file picker closed (`added`: a file was picked); VS Code's focus is back on the view. */
+  | { type: 'picked'; added: boolean }
   | { type: 'notice'; level: 'info' | 'error'; text: string };
 
 /** View -> host. */
@@ -111,7 +119,7 @@ export function isViewMessage(m: unknown): m is ViewMessage {
     case 'apply':
       return typeof o.code === 'string' && (o.lang === undefined || typeof o.lang === 'string');
     case 'fix':
-      return ['selectModel', 'downloadModel', 'restartEngine', 'showLog', 'openSettings'].includes(o.action as string);
+      return ['selectModel', 'downloadModel', 'restartEngine', 'showLog', 'openSettings', 'remoteSettings', 'retryRemote', 'setApiKey'].includes(o.action as string);
     default:
       return false;
   }

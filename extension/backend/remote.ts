@@ -264,6 +264,23 @@ export class RemoteBackend implements ModelBackend {
     }
   }
 
+  /**
+   * Whether the endpoint answers: GET /models (a server that does not list its models, when
+   * switchyard.remote.model names one, counts as answering). Rejects with the BackendError a request
+   * would get. For the status bar and the chat view's health line (remote-health.ts).
+   */
+  async probe(signal?: AbortSignal): Promise<void> {
+    const ex = new Exchange(signal, this.#timeoutMs);
+    try {
+      await this.#json(await this.#send('GET', '/models', undefined, ex), ex, '/models');
+    } catch (e) {
+      if (this.#model && e instanceof BackendError && e.code === 'http' && e.status === 404) return;
+      throw e;
+    } finally {
+      ex.close();
+    }
+  }
+
   async complete(p: CompleteParams, signal?: AbortSignal): Promise<CompleteResult> {
     const t0 = performance.now();
     try {

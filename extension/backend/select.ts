@@ -15,10 +15,12 @@ export interface BackendsDeps {
   engine: { ensureReady(signal?: AbortSignal): Promise<EngineClientLike | undefined>; readonly state: EngineState };
   /** The remote endpoint's API key from SecretStorage (undefined: none). */
   apiKey: () => Promise<string | undefined>;
+  /** Wraps the remote backend (remote-health.ts watches every request's outcome). */
+  watchRemote?: (b: ModelBackend) => ModelBackend;
 }
 
 export class Backends {
-  #remote: { key: string; backend: RemoteBackend } | undefined;
+  #remote: { key: string; backend: RemoteBackend; watched: ModelBackend } | undefined;
   #local: { client: EngineClientLike; backend: ModelBackend } | undefined;
 
   constructor(private readonly deps: BackendsDeps) {}
@@ -31,21 +33,27 @@ export class Backends {
   /** The backend that serves now, or undefined (no model, engine failed, aborted while starting). */
   async get(signal?: AbortSignal): Promise<ModelBackend | undefined> {
     const s = this.deps.settings();
-    if (s.remoteEndpoint) {
-      const apiKey = await this.deps.apiKey();
-      const key = JSON.stringify([s.remoteEndpoint, s.remoteModel, s.remoteTimeoutSeconds, s.remoteContextLength, apiKey ?? '']);
-      if (this.#remote?.key !== key) {
-        this.#remote = {
-          key,
-          backend: new RemoteBackend({ endpoint: s.remoteEndpoint, apiKey, model: s.remoteModel, timeoutMs: s.remoteTimeoutSeconds * 1000, contextLength: s.remoteContextLength }),
-        };
-      }
-      return this.#remote.backend;
-    }
+    if (s.remoteEndpoint) return (await this.#remoteBackend()).watched;
     const client = await this.deps.engine.ensureReady(signal);
     const state = this.deps.engine.state;
     if (!client || state.kind !== 'ready') return undefined;
     if (this.#local?.client !== client) this.#local = { client, backend: localBackend(client, state) };
     return this.#local.backend;
+  }
+
+  /** Asks the remote endpoint whether it answers (RemoteBackend.probe); rejects when none is set. */
+  async probeRemote(signal?: AbortSignal): Promise<void> {
+    await (await this.#remoteBackend()).backend.probe(signal);
+  }
+
+  async #remoteBackend(): Promise<{ backend: RemoteBackend; watched: ModelBackend }> {
+    const s = this.deps.settings();
+    const apiKey = await this.deps.apiKey();
+    const key = JSON.stringify([s.remoteEndpoint, s.remoteModel, s.remoteTimeoutSeconds, s.remoteContextLength, apiKey ?? '']);
+    if (this.#remote?.key !== key) {
+      const backend = new RemoteBackend({ endpoint: s.remoteEndpoint, apiKey, model: s.remoteModel, timeoutMs: s.remoteTimeoutSeconds * 1000, contextLength: s.remoteContextLength });
+      this.#remote = { key, backend, watched: this.deps.watchRemote ? this.deps.watchRemote(backend) : backend };
+    }
+    return this.#remote;
   }
 }

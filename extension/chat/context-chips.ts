@@ -189,8 +189,11 @@ export class ContextChips implements vscode.Disposable {
     void this.refresh();
   }
 
-  /** Adds an @file mention from a quick pick of workspace files, open tabs first. */
-  async pickFile(): Promise<void> {
+  /**
+   * Adds an @file mention from a quick pick of workspace files, open tabs first; resolves true when
+   * one was added. `onAccept` runs when a file is picked, before the picker closes (see pickOne).
+   */
+  async pickFile(onAccept?: () => Thenable<unknown>): Promise<boolean> {
     const found = await vscode.workspace.findFiles('**/*', '{**/node_modules/**,**/.git/**}', 5000);
     const order = new Map<string, vscode.Uri>();
     const lastDoc = this.lastEditor()?.document.uri;
@@ -213,21 +216,22 @@ export class ContextChips implements vscode.Disposable {
       });
     if (items.length === 0) {
       this.deps.notice('info', 'No files to add: open a folder or a file first.');
-      return;
+      return false;
     }
-    const picked = await vscode.window.showQuickPick(items, { title: 'Add a file to the chat context', placeHolder: 'Search files by name', matchOnDescription: true });
-    if (!picked) return;
+    const picked = await pickOne(items, onAccept);
+    if (!picked) return false;
     try {
       const st = await vscode.workspace.fs.stat(picked.uri);
       if (st.size > MAX_MENTION_BYTES) {
         this.deps.notice('error', `${picked.label} is too large to add (${Math.round(st.size / (1 << 20))} MB).`);
-        return;
+        return false;
       }
     } catch {
       // untitled or virtual documents have nothing to stat: opening them decides
     }
     this.#mentions.set(picked.uri.toString(), picked.uri);
     await this.refresh();
+    return true;
   }
 
   dispose(): void {
@@ -334,4 +338,38 @@ export class ContextChips implements vscode.Disposable {
     }
     return out;
   }
+}
+
+type FileItem = vscode.QuickPickItem & { uri: vscode.Uri };
+
+/**
+ * A quick pick of files. On Enter `onAccept` runs while the picker is still open: it moves the focus
+ * (to the chat view), and a picker that loses the focus closes without handing it back to the editor.
+ * With showQuickPick the editor would get it, and keys typed meanwhile would land in the user's file.
+ */
+function pickOne(items: FileItem[], onAccept?: () => Thenable<unknown>): Promise<FileItem | undefined> {
+  return new Promise((resolve) => {
+    const qp = vscode.window.createQuickPick<FileItem>();
+    qp.items = items;
+    qp.title = 'Add a file to the chat context';
+    qp.placeholder = 'Search files by name';
+    qp.matchOnDescription = true;
+    let picked: FileItem | undefined;
+    let hidden = false;
+    qp.onDidAccept(async () => {
+      picked = qp.selectedItems[0] ?? qp.activeItems[0];
+      if (!picked) return;
+      try {
+        await onAccept?.();
+      } finally {
+        if (!hidden) qp.hide(); // the focus change may have closed it already
+      }
+    });
+    qp.onDidHide(() => {
+      hidden = true;
+      qp.dispose();
+      resolve(picked);
+    });
+    qp.show();
+  });
 }

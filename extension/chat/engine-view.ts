@@ -12,6 +12,8 @@ export interface EngineViewInput {
   remoteEndpoint: string;
   /** switchyard.model.path ('' when none is set). */
   modelPath: string;
+  /** The remote endpoint does not work (extension/backend/remote-health.ts). */
+  remoteProblem?: { message: string; fix: 'settings' | 'apiKey' };
 }
 
 /** The last path segment: "/models/DeepSeek-Coder-V2-Lite/" -> "DeepSeek-Coder-V2-Lite". */
@@ -23,6 +25,9 @@ const upperFirst = (s: string) => (s ? s[0]!.toUpperCase() + s.slice(1) : s);
 
 export function engineView(i: EngineViewInput): EngineView {
   // A remote endpoint replaces the local engine everywhere, whatever state the local one is in.
+  if (i.remoteEndpoint && i.remoteProblem) {
+    return { kind: 'remote-down', message: i.remoteProblem.message, fixes: i.remoteProblem.fix === 'apiKey' ? ['setApiKey', 'retryRemote'] : ['remoteSettings', 'retryRemote'] };
+  }
   if (i.remoteEndpoint) return { kind: 'remote', message: `remote: ${i.remoteEndpoint}`, fixes: [] };
   const s = i.state;
   const name = i.modelPath ? modelName(i.modelPath) : 'the model';

@@ -12,6 +12,7 @@ import type { Settings } from '../config.ts';
 import type { ProposeEdit } from '../edits/proposed-edit.ts';
 import { applyCode, copyCode, insertCode } from './code-actions.ts';
 import { ContextChips } from './context-chips.ts';
+import { editorInfo } from './editor-info.ts';
 import { ChatHistory } from './history.ts';
 import { ChatSession } from './session.ts';
 import { CHAT_VIEW_ID, ChatViewProvider } from './view-provider.ts';
@@ -56,6 +57,23 @@ export function registerChat(d: ChatDeps): Chat {
     visible: () => view.visible,
   });
 
+  // The Apply button's tooltip says what Apply will do, so the view is kept told about the editor.
+  let editorSent = '';
+  let editorTimer: NodeJS.Timeout | undefined;
+  const editorSoon = () => {
+    clearTimeout(editorTimer);
+    editorTimer = setTimeout(() => void sendEditor(), 300);
+  };
+  const sendEditor = async () => {
+    if (!view.visible) return;
+    const e = chips.lastEditor();
+    const info = e ? await editorInfo(e).catch(() => undefined) : undefined;
+    const key = JSON.stringify(info ?? null);
+    if (key === editorSent) return;
+    editorSent = key;
+    post(info ? { type: 'editor', info } : { type: 'editor' });
+  };
+
   const session = new ChatSession({
     backend: d.backend,
     settings: d.settings,
@@ -74,11 +92,38 @@ export function registerChat(d: ChatDeps): Chat {
     post({ type: 'focus' });
   };
 
+  /**
+   * The @file / + File picker. When a quick pick closes, VS Code gives the focus back to the editor,
+   * not to the webview, so the user's next keystrokes (meant for the chat) would land in their file:
+   * the view takes the focus instead, then puts the caret back in the prompt.
+   */
+  async function pickFile(): Promise<void> {
+    const focusView = async () => {
+      try {
+        await vscode.commands.executeCommand(`${CHAT_VIEW_ID}.focus`);
+      } catch (e) {
+        d.log('warn', `chat: cannot focus the chat view after the file picker: ${(e as Error).message}`);
+      }
+    };
+    let added = false;
+    try {
+      // Focus moves to the view before the picker closes (see ContextChips.pickFile).
+      added = await chips.pickFile(focusView);
+    } catch (e) {
+      notice('error', `Cannot add the file: ${(e as Error).message}`);
+    }
+    // After Escape (or a failure) the picker has already given the focus away: take it back.
+    if (!added) await focusView();
+    post({ type: 'picked', added });
+  }
+
   function onMessage(m: ViewMessage): void {
     switch (m.type) {
       case 'ready':
         post({ type: 'state', state: state() });
         chips.refreshSoon();
+        editorSent = '';
+        editorSoon();
         return;
       case 'send':
         void session.send(m.text);
@@ -90,7 +135,7 @@ export function registerChat(d: ChatDeps): Chat {
         newChat();
         return;
       case 'addFile':
-        void chips.pickFile().catch((e: unknown) => notice('error', `Cannot add the file: ${(e as Error).message}`));
+        void pickFile();
         return;
       case 'removeChip':
         chips.remove(m.id);
@@ -132,6 +177,10 @@ export function registerChat(d: ChatDeps): Chat {
       if (e.affectsConfiguration('switchyard.chat') || e.affectsConfiguration('switchyard.remote')) chips.refreshSoon();
     }),
     vscode.commands.registerCommand('switchyard.newChat', newChat),
+    vscode.window.onDidChangeTextEditorSelection(editorSoon),
+    vscode.window.onDidChangeActiveTextEditor(editorSoon),
+    vscode.workspace.onDidChangeTextDocument((e) => e.document === chips.lastEditor()?.document && editorSoon()),
+    { dispose: () => clearTimeout(editorTimer) },
     {
       dispose: () => {
         // Keep what was streamed so far (restored as a cancelled answer), then stop the request.

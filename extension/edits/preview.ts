@@ -40,7 +40,12 @@ interface Active {
   resolve: (accepted: boolean) => void;
   /** An accept is under way: a second Accept, Reject or closing the tab must not race it. */
   settling: boolean;
+  /** Closes the notification of the current round (set by #notify). */
+  closeNotice?: () => void;
 }
+
+/** How many finished proposals' outcomes are remembered, to answer a late click on their links. */
+const OUTCOMES_KEPT = 20;
 
 export class EditPreview implements vscode.Disposable {
   readonly #content = new Map<string, string>();
@@ -50,6 +55,8 @@ export class EditPreview implements vscode.Disposable {
   readonly #onProposed: (e: ProposedEdit, proposedText: string) => void;
   #active: Active | undefined;
   #nextId = 1;
+  /** Finished proposals by proposed URI: "accepted", "rejected", ... (a late Accept or Reject says so). */
+  readonly #outcomes = new Map<string, string>();
 
   /** `onProposed` sees each proposal with the whole proposed document text (the trace records it). */
   constructor(opts: { log?: Log; onProposed?: (e: ProposedEdit, proposedText: string) => void } = {}) {
@@ -61,9 +68,10 @@ export class EditPreview implements vscode.Disposable {
         onDidChange: this.#changed.event,
         provideTextDocumentContent: (uri) => this.#content.get(uri.toString()) ?? '',
       }),
-      // The editor title buttons pass the diff's resource; the palette passes nothing.
-      vscode.commands.registerCommand('switchyard.acceptEdit', (uri?: unknown) => this.accept(uri instanceof vscode.Uri ? uri : undefined)),
-      vscode.commands.registerCommand('switchyard.rejectEdit', (uri?: unknown) => this.reject(uri instanceof vscode.Uri ? uri : undefined)),
+      // The editor title buttons pass the diff's resource, the notification's links its URI as a
+      // string; the palette passes nothing.
+      vscode.commands.registerCommand('switchyard.acceptEdit', (uri?: unknown) => this.accept(asUri(uri))),
+      vscode.commands.registerCommand('switchyard.rejectEdit', (uri?: unknown) => this.reject(asUri(uri))),
       vscode.window.tabGroups.onDidChangeTabs((e) => {
         const a = this.#active;
         if (a && !a.settling && e.closed.some((t) => this.#isDiffOf(t, a))) this.#finish(a, false, 'the diff was closed');
@@ -130,7 +138,7 @@ export class EditPreview implements vscode.Disposable {
   async accept(uri?: vscode.Uri): Promise<boolean> {
     const a = this.#current(uri);
     if (!a) {
-      void vscode.window.showInformationMessage('Switchyard: there is no proposed edit to accept.');
+      void vscode.window.showInformationMessage(this.#stale(uri) ?? 'Switchyard: there is no proposed edit to accept.');
       return false;
     }
     if (a.settling) return false;
@@ -179,7 +187,18 @@ export class EditPreview implements vscode.Disposable {
   /** Discards the open proposal (the one shown in `uri`'s diff, when given). */
   async reject(uri?: vscode.Uri): Promise<void> {
     const a = this.#current(uri);
-    if (a && !a.settling) this.#finish(a, false, 'rejected');
+    if (!a) {
+      void vscode.window.showInformationMessage(this.#stale(uri) ?? 'Switchyard: there is no proposed edit to reject.');
+      return;
+    }
+    if (!a.settling) this.#finish(a, false, 'rejected');
+  }
+
+  /** What to say to an Accept or Reject aimed at a proposal that is already decided. */
+  #stale(uri: vscode.Uri | undefined): string | undefined {
+    const outcome = uri && this.#outcomes.get(uri.toString());
+    if (!outcome) return undefined;
+    return `Switchyard: that proposed edit to ${vscode.workspace.asRelativePath(uri.with({ scheme: 'file', query: '' }), false)} was already ${outcome}.`;
   }
 
   dispose(): void {
@@ -220,20 +239,32 @@ export class EditPreview implements vscode.Disposable {
     return u === a.proposedUri.toString() || u === a.originalUri.toString() ? a : undefined;
   }
 
-  /** The non-modal "Accept / Reject" notification; its buttons act only on the proposal (and round) it was shown for. */
+  /**
+   * The non-modal "Accept / Reject" notification. A progress notification, not a message with
+   * buttons: VS Code gives extensions no way to close a message, and a decision taken in the diff's
+   * title bar must close it too (one decision, every surface). Its Accept and Reject are command
+   * links naming this proposal's URI, so they never act on another one.
+   */
   #notify(a: Active): void {
-    const round = a.round;
+    a.closeNotice?.();
     const name = vscode.workspace.asRelativePath(a.edit.uri, false);
-    void vscode.window.showInformationMessage(`Switchyard proposes an edit to ${name}`, 'Accept', 'Reject').then((picked) => {
-      if (this.#active !== a || a.round !== round) return;
-      if (picked === 'Accept') void this.accept();
-      else if (picked === 'Reject') void this.reject();
-    });
+    const args = encodeURIComponent(JSON.stringify([a.proposedUri.toString()]));
+    const closed = new Promise<void>((r) => (a.closeNotice = r));
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Switchyard proposes an edit to ${name}`, cancellable: false },
+      (progress) => {
+        progress.report({ message: `[Accept](command:switchyard.acceptEdit?${args}) or [Reject](command:switchyard.rejectEdit?${args})` });
+        return closed;
+      },
+    );
   }
 
   #finish(a: Active, accepted: boolean, why: string): void {
     if (this.#active !== a) return;
     this.#active = undefined;
+    a.closeNotice?.();
+    this.#outcomes.set(a.proposedUri.toString(), accepted ? 'accepted' : why === 'rejected' ? 'rejected' : `discarded (${why})`);
+    if (this.#outcomes.size > OUTCOMES_KEPT) this.#outcomes.delete(this.#outcomes.keys().next().value!);
     this.#log('info', `proposed edit to ${a.edit.uri.toString()}: ${accepted ? 'applied' : `discarded (${why})`}`);
     void vscode.commands.executeCommand('setContext', REVIEWING_CONTEXT_KEY, false);
     a.resolve(accepted);
@@ -262,4 +293,17 @@ async function openIfExists(uri: vscode.Uri): Promise<vscode.TextDocument | unde
     return undefined;
   }
   return vscode.workspace.openTextDocument(uri);
+}
+
+/** A command argument naming a proposal: a Uri (editor title buttons) or its string (notification links). */
+function asUri(u: unknown): vscode.Uri | undefined {
+  if (u instanceof vscode.Uri) return u;
+  if (typeof u === 'string' && u.startsWith(`${PROPOSED_SCHEME}:`)) {
+    try {
+      return vscode.Uri.parse(u, true);
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }

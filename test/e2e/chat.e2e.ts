@@ -25,7 +25,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import type { FrameLocator, Locator } from 'playwright-core';
-import { log, MAIN_PY, REPO, short, sleep, startVsCode, tinyModelSettings, waitFor, type TraceEvent, type VsCode } from './harness.ts';
+import { exactly, log, MAIN_PY, REPO, short, sleep, startVsCode, tinyModelSettings, waitFor, type TraceEvent, type VsCode } from './harness.ts';
 
 const SCREENSHOTS = path.join(REPO, 'docs', 'screenshots');
 
@@ -527,8 +527,10 @@ describe('Switchyard chat, refactors and remote endpoint in VS Code', { timeout:
       const proposed = await waitProposal(mark);
       assert.ok(String(proposed.newText).includes(FIX_CODE), `the proposal does not hold the fix: ${short(String(proposed.newText), 300)}`);
       await diffEditor().waitFor({ state: 'visible', timeout: 20_000 });
-      // Reject from the notification this time (test 3 used the editor title button).
-      await h().clickNotificationButton(/Switchyard proposes an edit to .*main\.py/, 'Reject', 20_000);
+      // Reject from the notification this time (test 3 used the editor title button): a link there.
+      const toast = h().notification(/Switchyard proposes an edit to .*main\.py/).first();
+      await toast.waitFor({ state: 'visible', timeout: 20_000 });
+      await toast.locator('a', { hasText: exactly('Reject') }).first().click();
       const result = await h().trace.waitEvent('edit-result', mark, 15_000);
       assert.equal(result.accepted, false, `edit-result: ${JSON.stringify(result)}`);
       await waitFor('the diff editor to close after Reject', 15_000, async () => !(await diffEditor().isVisible().catch(() => false)));

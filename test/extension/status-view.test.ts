@@ -12,6 +12,17 @@ describe('status bar view', () => {
     assert.match(v.label, /Switchyard: remote — http:\/\/h:8000\/v1/);
     assert.equal(v.error, false);
   });
+  it('a failing remote endpoint shows as an error, and the click fixes it', () => {
+    const message = 'Cannot reach the remote endpoint http://h:8000/v1: connection refused. Check switchyard.remote.endpoint.';
+    const v = statusView({ state: { kind: 'idle' }, completionsEnabled: true, modelConfigured: false, remoteEndpoint: 'http://h:8000/v1', remoteProblem: { message, fix: 'settings' } });
+    assert.equal(v.text, '$(error) Switchyard remote');
+    assert.equal(v.error, true);
+    assert.ok(v.label.startsWith(`Switchyard: remote endpoint failing — ${message}`), v.label);
+    assert.deepEqual(v.command, { title: 'Open the remote endpoint settings', command: 'workbench.action.openSettings', arguments: ['switchyard.remote'] });
+    const key = statusView({ state: { kind: 'idle' }, completionsEnabled: true, modelConfigured: false, remoteEndpoint: 'http://h:8000/v1', remoteProblem: { message: 'refused (401)', fix: 'apiKey' } });
+    assert.equal(key.command, 'switchyard.setRemoteApiKey');
+    assert.match(key.label, /click to set the API key/);
+  });
   it('loading shows a spinning percentage', () => {
     const v = statusView({ state: { kind: 'loading', percent: 42, message: 'hashing' }, completionsEnabled: true, modelConfigured: true });
     assert.equal(v.text, '$(sync~spin) Switchyard 42%');

@@ -14,6 +14,9 @@ export const FIX_LABELS: Record<FixAction, string> = {
   restartEngine: 'Restart Engine',
   showLog: 'Show Log',
   openSettings: 'Open Settings',
+  remoteSettings: 'Remote Settings',
+  retryRemote: 'Retry',
+  setApiKey: 'Set API Key',
 };
 
 const KIND_WORDS: Record<EngineKind, string> = {
@@ -24,6 +27,7 @@ const KIND_WORDS: Record<EngineKind, string> = {
   down: 'Engine stopped',
   'no-model': 'No model',
   remote: 'Remote endpoint',
+  'remote-down': 'Remote endpoint failing',
 };
 
 const BUSY_KINDS: ReadonlySet<EngineKind> = new Set(['starting', 'loading']);

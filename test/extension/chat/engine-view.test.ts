@@ -75,6 +75,18 @@ describe('chat engine view', () => {
     }
   });
 
+  it('a failing remote endpoint shows its error with the buttons that fix it', () => {
+    const remoteProblem = { message: 'Cannot reach the remote endpoint http://10.0.0.5:8000/v1: connection refused.', fix: 'settings' as const };
+    assert.deepEqual(engineView({ state: { kind: 'idle' }, remoteEndpoint: 'http://10.0.0.5:8000/v1', modelPath: '', remoteProblem }), {
+      kind: 'remote-down',
+      message: remoteProblem.message,
+      fixes: ['remoteSettings', 'retryRemote'],
+    });
+    assert.deepEqual(engineView({ state: { kind: 'idle' }, remoteEndpoint: 'http://h/v1', modelPath: '', remoteProblem: { message: 'refused (401)', fix: 'apiKey' } }).fixes, ['setApiKey', 'retryRemote']);
+    // With the endpoint cleared the local engine's state shows again, whatever the remote did.
+    assert.equal(engineView({ state: { kind: 'idle' }, remoteEndpoint: '', modelPath: '/m/x', remoteProblem }).kind, 'idle');
+  });
+
   it('model names are the last path segment', () => {
     assert.equal(modelName('C:\\models\\Qwen2.5-Coder\\'), 'Qwen2.5-Coder');
     assert.equal(modelName('/m/x'), 'x');

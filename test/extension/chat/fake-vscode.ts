@@ -173,6 +173,37 @@ export const window = {
   async showQuickPick(items: { label: string; description?: string; uri: Uri }[]) {
     return fake.quickPick?.(items);
   },
+  /** A quick pick whose user is fake.quickPick: what it returns is accepted, undefined is Escape. */
+  createQuickPick<T extends { label: string; description?: string; uri: Uri }>() {
+    const accept = emitter<void>();
+    const hide = emitter<void>();
+    let hidden = false;
+    const qp = {
+      items: [] as T[],
+      selectedItems: [] as T[],
+      activeItems: [] as T[],
+      title: '',
+      placeholder: '',
+      matchOnDescription: false,
+      onDidAccept: accept.event,
+      onDidHide: hide.event,
+      show() {
+        void Promise.resolve(fake.quickPick?.(qp.items)).then((picked) => {
+          if (picked) {
+            qp.selectedItems = [picked as T];
+            accept.fire();
+          } else qp.hide();
+        });
+      },
+      hide() {
+        if (hidden) return;
+        hidden = true;
+        hide.fire();
+      },
+      dispose() {},
+    };
+    return qp;
+  },
   async showInformationMessage(m: string) {
     fake.info.push(m);
     return undefined;

@@ -197,11 +197,13 @@ describe('chat host wiring', () => {
     receive({ type: 'insert', code: 'inserted = 0\n' });
     await until(() => doc.text.includes('inserted = 0'), 'insert');
     assert.ok(doc.text.startsWith('line1 = 1\ninserted = 0\nline5 = 5\n'), 'the selection is replaced');
-    // Apply with no selection proposes the whole document.
+    // Apply with no selection, code that defines nothing the file has: inserted at the cursor, never the whole file.
     fake.select(editor, new Selection(new Position(0, 0), new Position(0, 0)));
     receive({ type: 'apply', code: 'all\n' });
     await until(() => edits.length === 2, 'second proposed edit');
-    assert.equal(edits[1]!.range, undefined);
+    assert.ok(edits[1]!.range, 'Apply with no selection proposed replacing the whole file');
+    assert.deepEqual([edits[1]!.range!.start.line, edits[1]!.range!.start.character, edits[1]!.range!.end.line, edits[1]!.range!.end.character], [0, 0, 0, 0]);
+    assert.equal(edits[1]!.newText, 'all\n');
   });
 
   it('chips: removed ones stay removed; @file adds a mention from a quick pick, open tabs first', async () => {

@@ -35,6 +35,12 @@ export class Uri {
   static file(p: string): Uri {
     return new Uri('file', p);
   }
+  /** The inverse of toString (below). */
+  static parse(s: string): Uri {
+    const m = /^([^:]+):\/\/([^?#]*)(?:\?([^#]*))?(?:#(.*))?$/.exec(s);
+    if (!m) throw new Error(`fake Uri.parse: cannot parse ${s}`);
+    return new Uri(m[1]!, m[2]!, m[3] ?? '', m[4] ?? '');
+  }
   get fsPath(): string {
     return this.path;
   }
@@ -148,7 +154,7 @@ export function createFakeVscode() {
   const onDidChangeTabs = new EventEmitter<{ opened: unknown[]; closed: unknown[]; changed: unknown[] }>();
   const group = { tabs: [] as { label: string; input: unknown }[] };
   const inputBox: { next: string | undefined } = { next: undefined };
-  const progress: { title: string; reports: string[]; cancel: EventEmitter<void> }[] = [];
+  const progress: { title: string; reports: string[]; cancel: EventEmitter<void>; done: boolean }[] = [];
   let activeTextEditor: { document: FakeDocument; selection: Selection } | undefined;
 
   const show = (kind: Shown['kind']) => (message: string, ...items: unknown[]) =>
@@ -245,7 +251,7 @@ export function createFakeVscode() {
       },
       async withProgress<R>(opts: { title: string }, task: (p: { report(v: { message?: string }): void }, token: unknown) => Promise<R>) {
         const cancel = new EventEmitter<void>();
-        const entry = { title: opts.title, reports: [] as string[], cancel };
+        const entry = { title: opts.title, reports: [] as string[], cancel, done: false };
         progress.push(entry);
         let cancelled = false;
         cancel.event(() => (cancelled = true));
@@ -255,7 +261,8 @@ export function createFakeVscode() {
           },
           onCancellationRequested: cancel.event,
         };
-        return task({ report: (v) => v.message !== undefined && entry.reports.push(v.message) }, token);
+        // `done`: the notification is gone (the task settled).
+        return task({ report: (v) => v.message !== undefined && entry.reports.push(v.message) }, token).finally(() => (entry.done = true));
       },
       tabGroups: {
         get all() {

@@ -35,7 +35,28 @@ const fix = (over: Partial<ProposedEdit> = {}): ProposedEdit =>
   ({ uri: doc.uri as never, range: rangeOf(doc, SEL_START, SEL_END), newText: '    return a + b\n', title: 'Fix: m.py', ...over }) as ProposedEdit;
 const diffTabs = () => fake.group.tabs.filter((t) => t.input instanceof TabInputTextDiff) as { label: string; input: TabInputTextDiff }[];
 const settle = () => new Promise((r) => setImmediate(r));
-const proposals = () => fake.messages.filter((m) => m.message.startsWith('Switchyard proposes an edit'));
+/**
+ * The proposal notifications (progress notifications, so that a decision anywhere closes them): the
+ * title, the link labels, whether it is still shown, and `pick(label)` clicks a link (runs its
+ * command URI's command with its arguments, as VS Code does).
+ */
+const proposals = () =>
+  fake.progress
+    .filter((p) => p.title.startsWith('Switchyard proposes an edit'))
+    .map((p) => {
+      const text = p.reports.at(-1) ?? '';
+      const links = [...text.matchAll(/\[([^\]]+)\]\(command:([\w.]+)\?([^)]*)\)/g)];
+      return {
+        message: p.title,
+        items: links.map((l) => l[1]!),
+        shown: !p.done,
+        pick: (label: string) => {
+          const l = links.find((x) => x[1] === label);
+          assert.ok(l, `no link ${label} in ${JSON.stringify(text)}`);
+          return fake.vscode.commands.executeCommand(l[2]!, ...(JSON.parse(decodeURIComponent(l[3]!)) as unknown[]));
+        },
+      };
+    });
 
 function assertUntouched(): void {
   assert.equal(doc.getText(), TEXT);
@@ -88,26 +109,42 @@ describe('EditPreview', () => {
     assert.equal(fake.context.get('switchyard.reviewingEdit'), false);
   });
 
-  test('the notification decides too; its buttons are inert once the proposal is gone', async () => {
+  test('the notification decides too; its links are inert once the proposal is gone', async () => {
     const first = preview.propose(fix());
     await settle();
-    proposals()[0]!.pick('Accept');
+    await proposals()[0]!.pick('Accept');
     assert.equal(await first, true);
     assert.equal(fake.applied.length, 1);
+    await settle();
+    assert.equal(proposals()[0]!.shown, false, 'the notification closes with the decision');
 
     const second = preview.propose(fix({ newText: '    return 0\n', range: rangeOf(doc, SEL_START, SEL_START + '    return a + b\n'.length) }));
     await settle();
-    proposals()[1]!.pick('Reject');
+    await proposals()[1]!.pick('Reject');
     assert.equal(await second, false);
     assert.equal(fake.applied.length, 1);
 
     const third = preview.propose(fix({ newText: '    return 1\n', range: rangeOf(doc, SEL_START, SEL_START + '    return a + b\n'.length) }));
     await settle();
     await fake.vscode.commands.executeCommand('switchyard.rejectEdit');
-    proposals()[2]!.pick('Accept'); // clicked after the diff's Reject: nothing happens
+    await proposals()[2]!.pick('Accept'); // clicked after the diff's Reject: nothing happens, and it says so
     await settle();
     assert.equal(await third, false);
     assert.equal(fake.applied.length, 1);
+    assert.match(fake.messages.at(-1)!.message, /that proposed edit to m\.py was already rejected/);
+  });
+
+  test('a decision in the diff title bar closes the notification', async () => {
+    const outcome = preview.propose(fix());
+    await settle();
+    assert.equal(proposals()[0]!.shown, true);
+    await fake.vscode.commands.executeCommand('switchyard.acceptEdit', diffTabs()[0]!.input.modified);
+    assert.equal(await outcome, true);
+    await settle();
+    assert.equal(proposals()[0]!.shown, false, 'the notification outlived the decision');
+    await proposals()[0]!.pick('Reject'); // a link clicked late says what happened instead of nothing
+    assert.match(fake.messages.at(-1)!.message, /that proposed edit to m\.py was already accepted/);
+    assert.equal(doc.getText(), TEXT.replace('a - b', 'a + b'));
   });
 
   test('closing the diff tab rejects', async () => {
@@ -126,7 +163,7 @@ describe('EditPreview', () => {
     assert.equal(await first, false);
     await settle();
     assert.deepEqual(diffTabs().map((t) => t.label), ['Rewrite: m.py']);
-    proposals()[0]!.pick('Accept'); // the first one's notification
+    await proposals()[0]!.pick('Accept'); // the first one's notification
     await settle();
     assertUntouched();
     await fake.vscode.commands.executeCommand('switchyard.acceptEdit');
@@ -185,10 +222,9 @@ describe('EditPreview', () => {
     assert.match(warning.message, /m\.py changed since the edit was proposed; the diff now shows the edit on the current text/);
     assert.equal(fake.content(diffTabs()[0]!.input.modified as Uri), `import math\n${TEXT.replace('a - b', 'a + b')}`);
     assert.equal(proposals().length, 2, 'offered again');
-    proposals()[0]!.pick('Accept'); // the stale notification does nothing
-    await settle();
-    assert.equal(fake.applied.length, 0);
-    proposals()[1]!.pick('Accept');
+    assert.equal(proposals()[0]!.shown, false, 'the stale notification is closed');
+    assert.equal(proposals()[1]!.shown, true);
+    await proposals()[1]!.pick('Accept');
     assert.equal(await outcome, true);
     assert.equal(doc.getText(), `import math\n${TEXT.replace('a - b', 'a + b')}`);
   });
