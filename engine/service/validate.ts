@@ -69,7 +69,7 @@ export function checkLoadModel(p: unknown): asserts p is LoadModelParams {
     throw new ParamError(`loadModel: quant must be "none", "int8" or "int4"`);
   }
   strArray('loadModel', o, 'providers');
-  num('loadModel', o, 'contextLength', { min: 16, int: true });
+  if (o.contextLength !== 'auto') num('loadModel', o, 'contextLength', { min: 16, int: true });
   num('loadModel', o, 'memoryBudgetBytes', { min: 0 });
   num('loadModel', o, 'prefixCacheBytes', { min: 0 });
   str('loadModel', o, 'cacheDir');
