@@ -12,8 +12,9 @@
  * - `invalidate()` (settings or model changed).
  * On a refresh, chunks that stay keep their previous relative order at the front and new ones are
  * appended, so the prompt's common prefix with the previous snapshot is as long as possible; a
- * previous chunk that no longer ranks stays while the budget has room for it. Consecutive chunks of
- * one file go in as one entry, so with a long window related files arrive whole.
+ * previous chunk that no longer ranks stays while the budget has room for it. Room the ranked chunks
+ * leave goes to the rest of their files, and consecutive chunks of one file go in as one entry, so
+ * with a long window related files arrive whole.
  */
 import type { RelatedFile } from '../../engine/protocol/protocol.ts';
 import { CHUNK_LINES, jaccard, type Chunk } from './chunks.ts';
@@ -106,6 +107,24 @@ export function layoutGroups(previous: readonly (readonly string[])[], chosen: r
   return [...out, ...runs.sort((a, b) => best(a) - best(b))];
 }
 
+/**
+ * What fills the room the ranked chunks leave (all of it, with a long window), at score 0, in this
+ * order: chunks of the previous snapshot that no longer rank (dropping one would change the prompt
+ * from its place on), then the other chunks of files that have a ranked chunk, best file first, in
+ * line order (so those files go in whole).
+ */
+function leftovers(ranked: readonly Ranked[], candidates: readonly Chunk[], previousKeys: readonly string[]): Ranked[] {
+  const rankedKeys = new Set(ranked.map((r) => r.chunk.key));
+  const previous = new Set(previousKeys);
+  const sticky = candidates.filter((c) => previous.has(c.key) && !rankedKeys.has(c.key));
+  const fileRank = new Map<string, number>();
+  for (const r of ranked) if (!fileRank.has(r.chunk.path)) fileRank.set(r.chunk.path, fileRank.size);
+  const siblings = candidates
+    .filter((c) => fileRank.has(c.path) && !rankedKeys.has(c.key) && !previous.has(c.key))
+    .sort((a, b) => fileRank.get(a.path)! - fileRank.get(b.path)! || a.startLine - b.startLine);
+  return [...sticky, ...siblings].map((chunk) => ({ chunk, score: 0 }));
+}
+
 export interface RelatedRequest {
   now: number;
   /** The current file (its identity: a URI string). */
@@ -157,12 +176,7 @@ export class RelatedContext {
     if (!stale) return { snapshot: s, refreshed: false };
     const candidates = req.candidates();
     const ranked = rankChunks(req.query(), candidates, this.#rank);
-    // Chunks of the previous snapshot that no longer rank stay when room is left (always, with a
-    // long window): dropping one would change the prompt from its place on.
-    const rankedKeys = new Set(ranked.map((r) => r.chunk.key));
-    const previous = new Set(s && s.file === req.file ? s.keys : []);
-    const sticky = candidates.filter((c) => previous.has(c.key) && !rankedKeys.has(c.key)).map((chunk) => ({ chunk, score: 0 }));
-    const { chosen, tokens } = selectWithinBudget([...ranked, ...sticky], req.budget, req.count);
+    const { chosen, tokens } = selectWithinBudget([...ranked, ...leftovers(ranked, candidates, s && s.file === req.file ? s.keys : [])], req.budget, req.count);
     const groups = layoutGroups(s?.groups ?? [], chosen);
     this.#snapshot = {
       file: req.file,
