@@ -16,7 +16,7 @@
  * is reported apart.
  *
  *   --layers N (default 2)  --quant none|int8|int4 (default int8)  --ep LIST (default cpu)
- *   --budget N (context.budgetTokens, default the extension's default)  --keys N (at most; default 20)
+ *   --budget N (context.budgetTokens; default 8192, the README's figures; 0 = automatic, as the extension's default)  --keys N (at most; default 20)
  *   --file-tokens N (default 16384)
  */
 import * as fs from 'node:fs';
@@ -28,7 +28,6 @@ import { EngineClient } from '../engine/protocol/client.ts';
 import type { CompleteParams, Quant } from '../engine/protocol/protocol.ts';
 import { loadTokenizer } from '../engine/tokenizer/tokenizer.ts';
 import { isMultilinePosition, lineIndent } from '../extension/completions/postprocess.ts';
-import { DEFAULT_SETTINGS } from '../extension/config.ts';
 import { assembleContext, fitExactly, queryAround, type AssembleInput, type AssembledContext } from '../extension/context/assemble.ts';
 import { LAYOUT_RESERVE_TOKENS, relatedBudget, splitBudget, totalBudget } from '../extension/context/budget.ts';
 import { chunkFile, withActivity, type Chunk } from '../extension/context/chunks.ts';
@@ -44,7 +43,7 @@ const { values } = parseArgs({
     layers: { type: 'string', default: '2' },
     quant: { type: 'string', default: 'int8' },
     ep: { type: 'string', default: 'cpu' },
-    budget: { type: 'string', default: String(DEFAULT_SETTINGS.budgetTokens) },
+    budget: { type: 'string', default: '8192' },
     keys: { type: 'string', default: '20' },
     'file-tokens': { type: 'string', default: '16384' },
   },

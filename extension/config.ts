@@ -20,8 +20,9 @@ export interface Settings {
   languages: Record<string, boolean>;
   debounceMs: number;
   maxTokens: number;
+  /** Completions' context budget; 0: follow the model's context and the memory (see context/budget.ts). */
   budgetTokens: number;
-  /** Chat and refactors: most tokens one answer may generate, and the context budget of its code windows. */
+  /** Chat and refactors: most tokens one answer may generate, and the context budget of its code windows (0: follow the model). */
   chatMaxTokens: number;
   chatBudgetTokens: number;
   /** An OpenAI-compatible base URL (".../v1"); when set it replaces the local engine everywhere. */
@@ -46,9 +47,9 @@ export const DEFAULT_SETTINGS: Settings = {
   languages: { '*': true, plaintext: false, markdown: false },
   debounceMs: 150,
   maxTokens: 64,
-  budgetTokens: 8192,
+  budgetTokens: 0,
   chatMaxTokens: 1024,
-  chatBudgetTokens: 8192,
+  chatBudgetTokens: 0,
   remoteEndpoint: '',
   remoteModel: '',
   remoteTimeoutSeconds: 60,
@@ -64,6 +65,11 @@ export type RawSettings = Partial<Record<'model.path' | 'model.quantization' | '
 
 function int(v: unknown, def: number, min: number, max: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, Math.round(v))) : def;
+}
+
+/** A token budget: 0 (or less) is automatic; a set value is at least `min`. */
+function budget(v: unknown, def: number, min: number, max: number): number {
+  return typeof v === 'number' && Number.isFinite(v) && v <= 0 ? 0 : int(v, def, min, max);
 }
 
 /** Typed values with defaults; out-of-range numbers are clamped rather than rejected (a typo must not disable completions). */
@@ -86,9 +92,9 @@ export function normalizeSettings(raw: RawSettings): Settings {
         : { ...d.languages },
     debounceMs: int(raw['completions.debounceMs'], d.debounceMs, 0, 5000),
     maxTokens: int(raw['completions.maxTokens'], d.maxTokens, 1, 4096),
-    budgetTokens: int(raw['context.budgetTokens'], d.budgetTokens, 256, 1 << 20),
+    budgetTokens: budget(raw['context.budgetTokens'], d.budgetTokens, 256, 1 << 21),
     chatMaxTokens: int(raw['chat.maxTokens'], d.chatMaxTokens, 16, 32768),
-    chatBudgetTokens: int(raw['chat.budgetTokens'], d.chatBudgetTokens, 256, 1 << 20),
+    chatBudgetTokens: budget(raw['chat.budgetTokens'], d.chatBudgetTokens, 256, 1 << 21),
     remoteEndpoint: str(raw['remote.endpoint'], d.remoteEndpoint).replace(/\/+$/, ''),
     remoteModel: str(raw['remote.model'], d.remoteModel),
     remoteTimeoutSeconds: int(raw['remote.timeoutSeconds'], d.remoteTimeoutSeconds, 1, 3600),
@@ -99,11 +105,14 @@ export function normalizeSettings(raw: RawSettings): Settings {
 }
 
 /**
- * The context the local engine is loaded with: what the completion windows or a chat message
- * (code context + answer; earlier turns are trimmed to fit) send at most, plus room for the prompt
- * layout, rather than the model's full length, so the memory estimate and KV budget match use.
+ * The context the local engine is loaded with. With both budgets set: what the completion windows
+ * or a chat message (code context + answer; earlier turns are trimmed to fit) send at most, plus
+ * room for the prompt layout, rather than the model's full length, so the memory estimate and KV
+ * budget match use. With either automatic (0, the default): 'auto', the longest context the model
+ * allows whose caches fit the memory (the engine decides; it knows both).
  */
-export function engineContextLength(s: Pick<Settings, 'budgetTokens' | 'maxTokens' | 'chatBudgetTokens' | 'chatMaxTokens'>): number {
+export function engineContextLength(s: Pick<Settings, 'budgetTokens' | 'maxTokens' | 'chatBudgetTokens' | 'chatMaxTokens'>): number | 'auto' {
+  if (s.budgetTokens <= 0 || s.chatBudgetTokens <= 0) return 'auto';
   return Math.max(s.budgetTokens + s.maxTokens, s.chatBudgetTokens + s.chatMaxTokens) + 512;
 }
 

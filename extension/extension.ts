@@ -172,8 +172,11 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   const modelsFolder = () => settings.modelsFolder || path.join(context.globalStorageUri.fsPath, 'models');
   const modelDeps = {
-    inspect: (dir: string) =>
-      engineHost.inspectModel({ model: dir, quant: settings.quantization, providers: settings.executionProviders, contextLength: engineContextLength(settings) }),
+    inspect: (dir: string) => {
+      // inspectModel takes a number: an automatic context is checked at its default (the engine's fit at load decides the rest).
+      const ctx = engineContextLength(settings);
+      return engineHost.inspectModel({ model: dir, quant: settings.quantization, providers: settings.executionProviders, contextLength: ctx === 'auto' ? undefined : ctx });
+    },
     useModel: async (dir: string) => {
       // The settings listener restarts an engine that was in use; an idle one starts here, since
       // choosing a model is a request to load it.

@@ -42,13 +42,17 @@ export interface LoadModelParams {
   quant?: Quant;
   /** Execution-provider preference, e.g. ["webgpu", "cpu"]. */
   providers?: string[];
-  /** Longest context the client will send (default: the model's, capped at 32768). */
-  contextLength?: number;
+  /**
+   * Longest context the client will send (default: the model's, capped at 32768). 'auto': the
+   * longest the model allows whose KV cache, and a prefix cache holding two such windows, fit the
+   * memory budget (see engine/service/context-fit.ts).
+   */
+  contextLength?: number | 'auto';
   /** Refuse to load when weights + KV cache + activations would exceed this (bytes). */
   memoryBudgetBytes?: number;
   /** GPU memory the weights may take (bytes); routed experts beyond it run on the CPU. Default: the adapter's, when known. */
   gpuMemoryBudgetBytes?: number;
-  /** Bytes the prefix cache may hold (default 1 GiB, or less when the budget says so). */
+  /** Bytes the prefix cache may hold (default 1 GiB; with contextLength 'auto', enough for two full windows). */
   prefixCacheBytes?: number;
   cacheDir?: string;
   /** Client-chosen id that `progress` notifications carry. */
@@ -66,8 +70,18 @@ export interface LoadModelResult {
   experts?: { mode: 'dispatch' | 'fused' | 'none'; gpuLayers: number[]; cpuLayers: number[]; summary: string };
   quant: Quant;
   fromCache: boolean;
+  /** The context the model was loaded with: the longest prompt + answer a request may use. */
   contextLength: number;
+  /** The model's own limit (max_position_embeddings). */
+  maxContextLength: number;
+  /** What set contextLength: the model's limit, the client's request, or the memory budget. */
+  contextLimitedBy: 'model' | 'request' | 'memory';
+  /** KV cache bytes per token (float32; for DeepSeek-V4 its average at 128K tokens, the cache not being linear). */
   kvBytesPerToken: number;
+  /** KV cache bytes of one full window at contextLength (exact for DeepSeek-V4's compressed caches). */
+  kvCacheBytes: number;
+  /** Bytes the prefix cache may hold. */
+  prefixCacheBytes: number;
   /** The FIM layout detected from the tokenizer's special tokens, or null when it has none. */
   fimFormat: string | null;
   hasChatTemplate: boolean;

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { Checkpoint } from '../checkpoint/checkpoint.ts';
 import { EngineInputError } from '../errors.ts';
-import { modelFacts } from '../model/info.ts';
+import { humanBytes, modelFacts } from '../model/info.ts';
 import { kvBytesPerToken, specFromConfig } from '../model/spec.ts';
 import { defaultMemoryBudget, describeEstimate, estimateMemory } from '../runtime/memory.ts';
 import { loadModel, type LoadedModel } from '../runtime/load.ts';
@@ -25,6 +25,7 @@ import type {
   SamplingParams,
   StatusResult,
 } from '../protocol/protocol.ts';
+import { cacheBytesAt, fitContext } from './context-fit.ts';
 import { generate, PREFILL_CHUNK, type GenerateResult } from './generate.ts';
 import type { StopDetector } from '../generate/stops.ts';
 import { Turns, type Priority } from './turns.ts';
@@ -100,12 +101,29 @@ export class Engine {
     const ckpt = Checkpoint.open(dir);
     let estimateLine: string;
     let contextLength: number;
-    const prefixBytes = p.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE;
+    let prefixBytes = p.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE;
+    let limitedBy: LoadModelResult['contextLimitedBy'];
     try {
       const spec = specFromConfig(ckpt.config, ckpt.configPath);
-      contextLength = Math.min(p.contextLength ?? Math.min(spec.maxPositions, DEFAULT_CONTEXT_CAP), spec.maxPositions);
-      const est = estimateMemory(spec, ckpt, { quant, contextLength, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: prefixBytes });
       const budget = p.memoryBudgetBytes ?? defaultMemoryBudget();
+      const need = (n: number, prefixCacheBytes: number) => estimateMemory(spec, ckpt, { quant, contextLength: n, prefillChunk: PREFILL_CHUNK, prefixCacheBytes });
+      if (p.contextLength === 'auto') {
+        const fit = fitContext({
+          maxPositions: spec.maxPositions,
+          budgetBytes: budget,
+          cacheBytesAt: (n) => cacheBytesAt(spec, n),
+          needBytes: (n, pc) => need(n, p.prefixCacheBytes ?? pc).totalBytes,
+          minPrefixCacheBytes: p.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE,
+        });
+        contextLength = fit.contextLength;
+        limitedBy = fit.limitedBy;
+        prefixBytes = p.prefixCacheBytes ?? fit.prefixCacheBytes;
+      } else {
+        const wanted = p.contextLength ?? Math.min(spec.maxPositions, DEFAULT_CONTEXT_CAP);
+        contextLength = Math.min(wanted, spec.maxPositions);
+        limitedBy = wanted < spec.maxPositions ? 'request' : 'model';
+      }
+      const est = need(contextLength, prefixBytes);
       estimateLine = describeEstimate(est);
       if (est.totalBytes > budget) {
         throw new EngineInputError(
@@ -142,11 +160,16 @@ export class Engine {
       quant,
       fromCache: model.built.fromCache,
       contextLength,
+      maxContextLength: model.built.spec.maxPositions,
+      contextLimitedBy: limitedBy,
       kvBytesPerToken: kvBytesPerToken(model.built.spec, 4),
+      kvCacheBytes: cacheBytesAt(model.built.spec, contextLength),
+      prefixCacheBytes: prefixBytes,
       fimFormat: formats.fim?.family ?? null,
       hasChatTemplate: !!model.tokenizer.chatTemplate,
     };
     this.log('info', `loaded ${facts.architecture} on ${info.provider} (${quant}, KV cache on ${info.kvCache === 'gpu-buffer' ? 'the GPU' : 'the host'}; ${model.session.placement.summary}); memory estimate ${estimateLine}`);
+    this.log('info', `context ${contextLength} of the model's ${info.maxContextLength} tokens (set by ${limitedBy === 'memory' ? 'the memory budget' : limitedBy === 'model' ? 'the model' : 'the request'}); a full window's KV cache ${humanBytes(info.kvCacheBytes)}, prefix cache up to ${humanBytes(prefixBytes)}`);
     this.#loaded = {
       model,
       info,

@@ -69,7 +69,10 @@ export function checkLoadModel(p: unknown): asserts p is LoadModelParams {
     throw new ParamError(`loadModel: quant must be "none", "int8" or "int4"`);
   }
   strArray('loadModel', o, 'providers');
-  num('loadModel', o, 'contextLength', { min: 16, int: true });
+  const ctx = o.contextLength;
+  if (ctx !== undefined && ctx !== 'auto' && (typeof ctx !== 'number' || !Number.isInteger(ctx) || ctx < 16)) {
+    throw new ParamError(`loadModel: contextLength must be an integer >= 16 or "auto" (got ${JSON.stringify(ctx)})`);
+  }
   num('loadModel', o, 'memoryBudgetBytes', { min: 0 });
   num('loadModel', o, 'prefixCacheBytes', { min: 0 });
   str('loadModel', o, 'cacheDir');

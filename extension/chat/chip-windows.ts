@@ -3,7 +3,7 @@
  * into the prompt. Pure (no 'vscode'): context-chips.ts collects the sources from the editor, this
  * decides how much of each goes in, and session.ts renders them.
  *
- * The budget (`switchyard.chat.budgetTokens`, capped by what the model can hold) is allocated in
+ * The budget (`switchyard.chat.budgetTokens`, capped by what the model can hold; 0 follows the model) is allocated in
  * order of how deliberately the user chose the text:
  * 1. the selection, whole (cut from its end when it alone is over the budget);
  * 2. @file mentions, from the top of each file, sharing what is left equally (a small file's
@@ -11,6 +11,7 @@
  * 3. the active file, as a window around the cursor or selection, with the rest.
  */
 import type { Chip, ChipKind } from '../../webview/protocol.ts';
+import { budgetFromSetting } from '../context/budget.ts';
 
 export type Count = (text: string) => number;
 
@@ -55,10 +56,9 @@ export function answerReserve(contextLength: number, chatMaxTokens: number): num
   return Math.max(0, Math.min(chatMaxTokens, Math.floor(contextLength / 2)));
 }
 
-/** The chips' total budget: the setting, capped by the model's context when a backend is known. */
+/** The chips' total budget: the setting (0: automatic, see context/budget.ts), capped by the model's context when a backend is known. */
 export function chipBudget(settingsBudget: number, contextLength: number | undefined, chatMaxTokens: number): number {
-  if (contextLength === undefined) return settingsBudget;
-  return Math.max(0, Math.min(settingsBudget, contextLength - answerReserve(contextLength, chatMaxTokens) - QUESTION_RESERVE_TOKENS));
+  return budgetFromSetting(settingsBudget, contextLength === undefined ? undefined : contextLength - answerReserve(contextLength, chatMaxTokens) - QUESTION_RESERVE_TOKENS);
 }
 
 interface Lines {

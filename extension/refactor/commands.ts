@@ -92,7 +92,8 @@ async function explain(d: RefactorDeps): Promise<void> {
   const sel = editor.selection;
   const text = doc.getText();
   // No selection: the whole file, when it fits what a chat message may carry.
-  if (sel.isEmpty && new TokenCounter().estimate(text) > d.settings().chatBudgetTokens) {
+  const cap = d.settings().chatBudgetTokens; // 0: follows the model, whose context the chat's own check applies
+  if (sel.isEmpty && cap > 0 && new TokenCounter().estimate(text) > cap) {
     void vscode.window.showInformationMessage('Switchyard: select the code to explain (the file is too long to explain whole).');
     return;
   }

@@ -100,14 +100,19 @@ describe('settings', () => {
     assert.deepEqual(s.executionProviders, ['cuda', 'cpu']);
     assert.equal(s.debounceMs, 0);
     assert.equal(s.maxTokens, 64);
-    assert.equal(s.budgetTokens, 8192);
+    assert.equal(s.budgetTokens, 0);
+    assert.equal(normalizeSettings({ 'context.budgetTokens': 100 }).budgetTokens, 256);
+    assert.equal(normalizeSettings({ 'context.budgetTokens': -1 }).budgetTokens, 0);
+    assert.equal(normalizeSettings({ 'chat.budgetTokens': 300_000 }).chatBudgetTokens, 300_000);
     assert.deepEqual(s.languages, { python: false });
     assert.equal(normalizeSettings({ 'engine.gpuMemoryBudget': 6.5 }).gpuMemoryBudgetGiB, 6.5);
     assert.equal(normalizeSettings({ 'engine.gpuMemoryBudget': -2 }).gpuMemoryBudgetGiB, 0);
     assert.equal(normalizeSettings({ 'engine.gpuMemoryBudget': '8GB' }).gpuMemoryBudgetGiB, 0);
   });
-  it('the engine context covers the larger of a completion and a chat message', () => {
-    assert.equal(engineContextLength(DEFAULT_SETTINGS), 8192 + 1024 + 512);
+  it('the engine context follows the model by default, and covers the larger of a completion and a chat message when both are capped', () => {
+    assert.equal(engineContextLength(DEFAULT_SETTINGS), 'auto');
+    assert.equal(engineContextLength({ ...DEFAULT_SETTINGS, budgetTokens: 8192 }), 'auto');
+    assert.equal(engineContextLength({ ...DEFAULT_SETTINGS, budgetTokens: 8192, chatBudgetTokens: 8192 }), 8192 + 1024 + 512);
     assert.equal(engineContextLength({ ...DEFAULT_SETTINGS, budgetTokens: 16384, chatBudgetTokens: 2048 }), 16384 + 64 + 512);
   });
   it('remote and model-store values: trailing slashes dropped, numbers clamped', () => {

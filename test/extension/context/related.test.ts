@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { chunkFile, identifiers, jaccard, withActivity, type Chunk } from '../../../extension/context/chunks.ts';
-import { RelatedContext, rankChunks, selectWithinBudget, stableOrder } from '../../../extension/context/related.ts';
+import { layoutGroups, RelatedContext, rankChunks, selectWithinBudget, stableOrder } from '../../../extension/context/related.ts';
 
 const count = (s: string) => Math.ceil(s.length / 4);
 
@@ -71,6 +71,36 @@ describe('stable order', () => {
   it('keeps the previous order for chunks that stay and appends new ones, best last', () => {
     const order = stableOrder(['b', 'a', 'gone'], [r('a', 0.9), r('c', 0.2), r('b', 0.1), r('d', 0.5)]);
     assert.deepEqual(order.map((x) => x.chunk.key), ['b', 'a', 'c', 'd']);
+  });
+});
+
+describe('entries for long windows', () => {
+  const lines = (n: number, word: string) => Array.from({ length: n }, (_, i) => `export const ${word}${i} = load${word}(${i});`).join('\n');
+  const fileA = lines(90, 'User');
+  const a = chunkFile({ path: 'a.ts', languageId: 'typescript', text: fileA });
+  const b = chunkFile({ path: 'b.ts', languageId: 'typescript', text: lines(30, 'Order') });
+  const ranked = (cs: Chunk[], score = 0.5) => cs.map((chunk) => ({ chunk, score }));
+
+  it('consecutive chunks of a file become one entry; previous entries keep their place and are not merged with new chunks', () => {
+    const first = layoutGroups([], ranked([a[2]!, a[0]!, a[1]!, b[0]!]));
+    assert.deepEqual(first.map((g) => g.map((r) => r.chunk.key)), [[a[0]!.key, a[1]!.key, a[2]!.key], [b[0]!.key]]);
+    assert.equal(first[0]!.map((r) => r.chunk.text).join('\n'), fileA, 'the whole file');
+    // a[1] is gone (edited): its entry splits at the gap; the new chunk goes after, on its own.
+    const second = layoutGroups(first.map((g) => g.map((r) => r.chunk.key)), ranked([a[0]!, a[2]!, b[0]!, { ...a[1]!, key: 'a-edited' }]));
+    assert.deepEqual(second.map((g) => g.map((r) => r.chunk.key)), [[a[0]!.key], [a[2]!.key], [b[0]!.key], ['a-edited']]);
+  });
+
+  it('room left after the ranked chunks goes to the rest of their files, and to earlier chunks that no longer rank', () => {
+    const related = new RelatedContext();
+    const req = (now: number, query: string) => ({ now, file: 'file:///m.ts', query: () => identifiers(query), candidates: () => [...a, ...b], budget: 100_000, count });
+    const first = related.get(req(0, 'User0 loadUser')).snapshot;
+    assert.deepEqual(first.files, [{ path: 'a.ts', text: fileA }], 'a.ts whole, though only some of its chunks rank; b.ts shares nothing');
+    const second = related.get(req(5000, 'Order0 loadOrder')).snapshot;
+    assert.deepEqual(second.files.slice(0, 1), first.files, 'a.ts no longer ranks and stays in front');
+    assert.ok(second.files.some((f) => f.path === 'b.ts'));
+    // With a small budget the ranked chunks come first and the rest is left out.
+    const small = new RelatedContext().get({ ...req(0, 'Order0 loadOrder'), budget: count(b[0]!.text) + 10 }).snapshot;
+    assert.deepEqual(small.files.map((f) => f.path), ['b.ts']);
   });
 });
 

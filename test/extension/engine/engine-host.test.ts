@@ -20,7 +20,11 @@ const INFO: LoadModelResult = {
   quant: 'int8',
   fromCache: true,
   contextLength: 4096,
+  maxContextLength: 4096,
+  contextLimitedBy: 'model',
   kvBytesPerToken: 768,
+  kvCacheBytes: 4096 * 768,
+  prefixCacheBytes: 1024 ** 3,
   fimFormat: 'qwen-coder',
   hasChatTemplate: true,
 };
