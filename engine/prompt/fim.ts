@@ -143,6 +143,7 @@ export function detectFimFormat(tok: EngineTokenizer): FimFormat | null {
 type Part = { id: number } | { text: string; noWordStart?: boolean };
 
 /** Builds the FIM prompt for `req` in format `fmt` (see the file comment for the layouts). */
+// fim-text.ts writes the same layouts as text for remote servers; keep the two in step.
 export function buildFimPrompt(fmt: FimFormat, req: FimRequest): FimPrompt {
   const parts: Part[] = [];
   const id = (x: number) => parts.push({ id: x });
