@@ -339,7 +339,8 @@ describe('RemoteBackend against a misbehaving server', () => {
   });
 
   test('complete: prompt + suffix for FIM, no suffix when raw, usage and cached tokens', T, async () => {
-    const b = make('ok', { model: 'coder' });
+    // fimFormat "suffix": the wire shape of that way (remote-fim.test.ts covers how one is chosen).
+    const b = make('ok', { model: 'coder', fimFormat: 'suffix' });
     const r = await b.complete({ prefix: 'def add(a, b):\n    ', suffix: '\n', maxTokens: 20, stop: ['\n\n'] });
     assert.equal(r.text, 'return a + b');
     assert.equal(r.finishReason, 'stop');
