@@ -21,7 +21,7 @@ import type { ChatDeltaParams, ChatParams, ChatResult, CompleteParams, CompleteR
 import { buildFimText } from '../../engine/prompt/fim-text.ts';
 import { ReasoningSplitter, type ReasoningDelta } from '../../engine/prompt/reasoning.ts';
 import { BackendError, type ModelBackend } from './backend.ts';
-import { detectRemoteFim, refusesSuffix, type FimProbe, type RemoteFim, type RemoteFimSetting } from './remote-fim.ts';
+import { detectRemoteFim, type FimProbe, type RemoteFim, type RemoteFimSetting } from './remote-fim.ts';
 import { SseParser } from './sse.ts';
 
 export interface RemoteBackendOptions {
@@ -58,9 +58,6 @@ export class PartialAnswerError extends BackendError {
 }
 
 const COMPLETE_MAX_TOKENS = 128;
-/** The fixed probe for whether a server honours `suffix` (never the user's code). */
-const PROBE_PREFIX = 'def area(width, height):\n    return ';
-const PROBE_SUFFIX = '\n\n\nprint(area(3, 4))\nprint(area(5, 6))\n';
 const CHAT_MAX_TOKENS = 1024;
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
 const MAX_ERROR_BYTES = 64 * 1024;
@@ -241,7 +238,7 @@ export class RemoteBackend implements ModelBackend {
   readonly #root: string;
   readonly #fimSetting: RemoteFimSetting;
   readonly #onFim: ((fim: RemoteFim) => void) | undefined;
-  /** How completions reach the server, found once (forgotten if finding it failed). */
+  /** How completions reach the server, found once (forgotten if finding it failed, e.g. unreachable). */
   #fim: Promise<RemoteFim> | undefined;
   /** Where /tokenize answered: the root (vLLM, llama.cpp) or under /v1; null: neither. */
   #tokenizeBase: string | null | undefined;
@@ -303,15 +300,8 @@ export class RemoteBackend implements ModelBackend {
     try {
       const model = await this.resolveModel(signal);
       if (p.raw) return await this.#completion(model, p, { prompt: p.prefix }, t0, signal);
-      let fim = await abortable(this.fimMode(), signal, () => new BackendError(`The request to the remote endpoint ${this.#shown} was cancelled.`, 'cancelled'));
-      try {
-        return await this.#fimRequest(model, p, fim, t0, signal);
-      } catch (e) {
-        // A server that took `suffix` in the probe (or gave no counts) may still refuse it: say so once and go on without.
-        if (!(e instanceof BackendError) || fim.mode !== 'suffix' || this.#fimSetting !== 'auto' || !refusesSuffix(e.status, e.message)) throw e;
-        fim = this.#setFim({ mode: 'plain', why: `Completions from ${this.#shown} continue the text before the cursor only: it refused "suffix" (${e.message}). Set switchyard.remote.fimFormat to the model's FIM layout or "infill".` });
-        return await this.#fimRequest(model, p, fim, t0, signal);
-      }
+      const fim = await abortable(this.fimMode(), signal, () => new BackendError(`The request to the remote endpoint ${this.#shown} was cancelled.`, 'cancelled'));
+      return await this.#fimRequest(model, p, fim, t0, signal);
     } catch (e) {
       // As the local engine does: a cancelled completion resolves, with whatever it had (nothing here).
       if (e instanceof BackendError && e.code === 'cancelled') return { text: '', finishReason: 'cancelled', usage: { ...zeroUsage(), prefillMs: performance.now() - t0 } };
@@ -322,19 +312,16 @@ export class RemoteBackend implements ModelBackend {
   /** How completions reach this server (detected once; see remote-fim.ts). */
   fimMode(): Promise<RemoteFim> {
     if (!this.#fim) {
-      const p = detectRemoteFim(this.#fimSetting, this.#probe(), this.#shown).then((f) => this.#setFim(f));
+      const p = detectRemoteFim(this.#fimSetting, this.#probe(), this.#shown).then((f) => {
+        this.#onFim?.(f);
+        return f;
+      });
       this.#fim = p;
       p.catch(() => {
         if (this.#fim === p) this.#fim = undefined;
       });
     }
     return this.#fim;
-  }
-
-  #setFim(f: RemoteFim): RemoteFim {
-    this.#fim = Promise.resolve(f);
-    this.#onFim?.(f);
-    return f;
   }
 
   async #fimRequest(model: string, p: CompleteParams, fim: RemoteFim, t0: number, signal: AbortSignal | undefined): Promise<CompleteResult> {
@@ -465,11 +452,11 @@ export class RemoteBackend implements ModelBackend {
           const m = data.find((x) => x?.id === this.#model) ?? data[0];
           return typeof m?.owned_by === 'string' ? m.owned_by : undefined;
         }),
-      promptTokens: async (withSuffix) => {
+      promptTokens: async (prompt, suffix) => {
         const ex = new Exchange(undefined, this.#timeoutMs);
         try {
-          const body: Json = { model: this.#model, prompt: PROBE_PREFIX, max_tokens: 1, temperature: 0, stream: false };
-          if (withSuffix) body.suffix = PROBE_SUFFIX;
+          const body: Json = { model: this.#model, prompt, max_tokens: 1, temperature: 0, stream: false };
+          if (suffix !== undefined) body.suffix = suffix;
           const json = await this.#json(await this.#send('POST', '/completions', body, ex), ex, '/completions');
           const n = (json.usage as Json | undefined)?.prompt_tokens;
           return typeof n === 'number' && n > 0 ? n : undefined;
