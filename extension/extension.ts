@@ -73,7 +73,16 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   const engineHost = host;
 
-  const backends = new Backends({ settings: current, engine: engineHost, apiKey: () => Promise.resolve(context.secrets.get(REMOTE_KEY_SECRET)) });
+  const backends = new Backends({
+    settings: current,
+    engine: engineHost,
+    apiKey: () => Promise.resolve(context.secrets.get(REMOTE_KEY_SECRET)),
+    // Said once per remote configuration: in the log, and in the tooltip when completions lose the suffix.
+    onRemoteFim: (fim) => {
+      if (fim) logAt(fim.mode === 'plain' ? 'warn' : 'info', `remote completions: ${fim.why}`);
+      status.update({ remoteFimWarning: fim?.mode === 'plain' ? fim.why : undefined });
+    },
+  });
   // Chat and refactor requests are traced (the end-to-end tests read what the model answered).
   const tracedBackend = async (signal?: AbortSignal): Promise<ModelBackend | undefined> => {
     const b = await backends.get(signal);

@@ -18,6 +18,8 @@ export interface StatusInput {
   lastLatencyMs?: number;
   /** switchyard.remote.endpoint when set: requests go there and the local engine is not used. */
   remoteEndpoint?: string;
+  /** Why remote completions continue the prefix only (no fill-in-the-middle way found), with the fix. */
+  remoteFimWarning?: string;
 }
 
 export interface StatusView {
@@ -32,8 +34,11 @@ export interface StatusView {
 export function statusView(i: StatusInput): StatusView {
   if (i.remoteEndpoint) {
     const latency = i.lastLatencyMs === undefined ? '' : ` ${Math.round(i.lastLatencyMs)} ms`;
-    const t = `Switchyard: remote — ${i.remoteEndpoint} serves chat, refactors and completions${i.completionsEnabled ? '' : ' (completions off)'}`;
-    return { text: `$(cloud) Switchyard remote${latency}${i.completionsEnabled ? '' : ' (off)'}`, tooltip: t, label: t, command: 'switchyard.showEngineStatus', error: false };
+    const t =
+      `Switchyard: remote — ${i.remoteEndpoint} serves chat, refactors and completions${i.completionsEnabled ? '' : ' (completions off)'}` +
+      (i.remoteFimWarning ? `. ${i.remoteFimWarning}` : '');
+    const warn = i.remoteFimWarning ? ' $(warning)' : '';
+    return { text: `$(cloud) Switchyard remote${warn}${latency}${i.completionsEnabled ? '' : ' (off)'}`, tooltip: t, label: t, command: 'switchyard.showEngineStatus', error: false };
   }
   const s: EngineState = i.state.kind === 'idle' && !i.modelConfigured ? { kind: 'no-model' } : i.state;
   const off = i.completionsEnabled ? '' : ' (completions off)';

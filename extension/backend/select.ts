@@ -8,6 +8,7 @@ import type { EngineClientLike, EngineState } from '../engine/engine-host.ts';
 import type { ModelBackend } from './backend.ts';
 import { localBackend } from './local.ts';
 import { RemoteBackend } from './remote.ts';
+import type { RemoteFim } from './remote-fim.ts';
 
 export interface BackendsDeps {
   settings: () => Settings;
@@ -15,6 +16,11 @@ export interface BackendsDeps {
   engine: { ensureReady(signal?: AbortSignal): Promise<EngineClientLike | undefined>; readonly state: EngineState };
   /** The remote endpoint's API key from SecretStorage (undefined: none). */
   apiKey: () => Promise<string | undefined>;
+  /**
+   * How the remote endpoint takes completions, once known (remote-fim.ts); undefined when a new
+   * remote client replaces the old one and it is not known yet.
+   */
+  onRemoteFim?: (fim: RemoteFim | undefined) => void;
 }
 
 export class Backends {
@@ -33,12 +39,22 @@ export class Backends {
     const s = this.deps.settings();
     if (s.remoteEndpoint) {
       const apiKey = await this.deps.apiKey();
-      const key = JSON.stringify([s.remoteEndpoint, s.remoteModel, s.remoteTimeoutSeconds, s.remoteContextLength, apiKey ?? '']);
+      const key = JSON.stringify([s.remoteEndpoint, s.remoteModel, s.remoteTimeoutSeconds, s.remoteContextLength, s.remoteFimFormat, apiKey ?? '']);
       if (this.#remote?.key !== key) {
+        const onFim = this.deps.onRemoteFim;
         this.#remote = {
           key,
-          backend: new RemoteBackend({ endpoint: s.remoteEndpoint, apiKey, model: s.remoteModel, timeoutMs: s.remoteTimeoutSeconds * 1000, contextLength: s.remoteContextLength }),
+          backend: new RemoteBackend({
+            endpoint: s.remoteEndpoint,
+            apiKey,
+            model: s.remoteModel,
+            timeoutMs: s.remoteTimeoutSeconds * 1000,
+            contextLength: s.remoteContextLength,
+            fimFormat: s.remoteFimFormat,
+            onFim,
+          }),
         };
+        onFim?.(undefined);
       }
       return this.#remote.backend;
     }

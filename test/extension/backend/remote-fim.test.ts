@@ -19,6 +19,8 @@ import { buildFimPrompt, detectFimFormat } from '../../../engine/prompt/fim.ts';
 import { encodePlainText } from '../../../engine/prompt/plain-text.ts';
 import { loadTokenizer, type EngineTokenizer } from '../../../engine/tokenizer/tokenizer.ts';
 import { RemoteBackend } from '../../../extension/backend/remote.ts';
+import { Backends } from '../../../extension/backend/select.ts';
+import { DEFAULT_SETTINGS, type Settings } from '../../../extension/config.ts';
 import type { RemoteFim, RemoteFimSetting } from '../../../extension/backend/remote-fim.ts';
 import { sharedDir } from '../../helpers/paths.ts';
 
@@ -268,5 +270,22 @@ describe('remote fill-in-the-middle, per server', () => {
     await backend.complete({ prefix: 'x = ', suffix: 'ignored', raw: true });
     assert.equal(told.length, 0);
     assert.deepEqual(seen.slice(from).map((s) => [s.url, s.body?.prompt]), [['/llamacpp/v1/models', undefined], ['/llamacpp/v1/completions', 'x = ']]);
+  });
+
+  test('Backends passes fimFormat through and reports the way once per remote configuration', T, async () => {
+    let settings: Settings = { ...DEFAULT_SETTINGS, remoteEndpoint: `http://127.0.0.1:${port}/vllm-nofim/v1` };
+    const told: (RemoteFim | undefined)[] = [];
+    // The local engine is never started while an endpoint is set: a stand-in that fails if asked.
+    const engine = { ensureReady: () => Promise.reject(new Error('the local engine was started')), state: { kind: 'idle' as const } };
+    const backends = new Backends({ settings: () => settings, engine, apiKey: async () => undefined, onRemoteFim: (f) => told.push(f) });
+    const b = await backends.get();
+    await b!.complete(REQ);
+    await (await backends.get())!.complete(REQ);
+    assert.deepEqual(told.map((f) => f?.mode), [undefined, 'plain']);
+    settings = { ...settings, remoteFimFormat: 'deepseek-coder' };
+    const from = seen.length;
+    await (await backends.get())!.complete(REQ);
+    assert.deepEqual(told.map((f) => f?.mode), [undefined, 'plain', undefined, 'layout']);
+    assert.match(seen.slice(from).at(-1)!.body!.prompt as string, /^<｜fim▁begin｜>/);
   });
 });
