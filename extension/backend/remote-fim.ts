@@ -108,7 +108,7 @@ export async function detectRemoteFim(setting: RemoteFimSetting, probe: FimProbe
 
   const [first, props, ownedBy] = await Promise.all([probe.tokenize(COUNT_BASE), probe.props(), probe.ownedBy()]);
   const llamaCpp = props !== undefined || ownedBy === 'llamacpp';
-  const server = llamaCpp ? "llama.cpp's server" : ownedBy ? `the server (${ownedBy})` : 'the server';
+  const server = llamaCpp ? "llama.cpp's server" : ownedBy ? `the ${ownedBy} server` : 'the server';
   const layoutFound = (f: { layout: FimTextLayout; stopIds: number[] }, how: string): RemoteFim => ({
     mode: 'layout',
     layout: f.layout,

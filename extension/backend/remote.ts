@@ -36,7 +36,7 @@ export interface RemoteBackendOptions {
   contextLength: number;
   /** switchyard.remote.fimFormat (default auto: detected, see remote-fim.ts). */
   fimFormat?: RemoteFimSetting;
-  /** Told how completions reach the server once it is known (and again if that changes). */
+  /** Told how completions reach the server, once that is known (once per backend). */
   onFim?: (fim: RemoteFim) => void;
   /** For tests; default the global fetch. */
   fetch?: typeof fetch;
@@ -461,7 +461,8 @@ export class RemoteBackend implements ModelBackend {
           const n = (json.usage as Json | undefined)?.prompt_tokens;
           return typeof n === 'number' && n > 0 ? n : undefined;
         } catch (e) {
-          if (e instanceof BackendError && e.code === 'http' && e.status !== undefined && e.status >= 400 && e.status < 500) return { refused: e.message };
+          // The message without "The remote endpoint <url>", which the caller's message names already.
+          if (e instanceof BackendError && e.code === 'http' && e.status !== undefined && e.status >= 400 && e.status < 500) return { refused: e.message.replace(`The remote endpoint ${this.#shown} `, '') };
           if (e instanceof BackendError && (e.code === 'http' || e.code === 'bad-response')) return undefined;
           throw e;
         } finally {
