@@ -102,6 +102,11 @@ describe('remote FIM against engine serve, with and without suffix support', () 
     const e = (await r.json()) as { error: { param: string; message: string } };
     assert.equal(e.error.param, 'suffix');
     assert.match(e.error.message, /--no-suffix/);
+    // /tokenize reads text as /v1/completions does: a FIM token's text is that token only with --no-suffix.
+    const ids = async (url: string) =>
+      ((await (await fetch(`${url.replace(/\/v1$/, '')}/tokenize`, { method: 'POST', body: JSON.stringify({ prompt: '<|fim_prefix|>', add_special_tokens: false }) })).json()) as { tokens: number[] }).tokens;
+    assert.deepEqual(await ids(noSuffix), [151659]);
+    assert.ok((await ids(withSuffix)).length > 1);
   });
 
   test('against --no-suffix the client-side layout gives the engine layout token for token, and the same completion', T, async () => {

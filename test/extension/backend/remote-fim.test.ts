@@ -114,6 +114,12 @@ function handle(kind: string, route: string, method: string, body: Json | undefi
       }
       return notFound();
     }
+    // A minimal OpenAI-compatible server: no /tokenize, no usage counts.
+    case 'bare': {
+      if (method === 'GET' && route === '/v1/models') return json(res, 200, { object: 'list', data: [{ id: 'm', object: 'model' }] });
+      if (method === 'POST' && route === '/v1/completions') return json(res, 200, { id: 'c', object: 'text_completion', choices: [{ index: 0, text: 'y', finish_reason: 'stop' }] });
+      return notFound();
+    }
     // SGLang with Qwen2.5-Coder, a version without /tokenize: `suffix` accepted and ignored.
     case 'sglang': {
       if (method === 'GET' && route === '/v1/models') return json(res, 200, { object: 'list', data: [{ id: 'coder', object: 'model', owned_by: 'sglang', root: 'coder' }] });
@@ -262,6 +268,16 @@ describe('remote fill-in-the-middle, per server', () => {
     const body = requests('vllm-nofim', from, '/v1/completions').at(-1)!.body!;
     assert.equal(body.prompt, REQ.prefix);
     assert.equal(body.suffix, undefined);
+  });
+
+  test('a server with neither /tokenize nor usage counts: suffix, said to be unverified', T, async () => {
+    const from = seen.length;
+    const { backend, told } = make('bare');
+    await backend.complete(REQ);
+    assert.equal(told[0]!.mode, 'suffix');
+    assert.match(told[0]!.why, /unverified: the server reports no token counts/);
+    const body = requests('bare', from, '/v1/completions').at(-1)!.body!;
+    assert.deepEqual([body.prompt, body.suffix], [REQ.prefix, REQ.suffix]);
   });
 
   test('raw completions skip detection and send the prefix alone', T, async () => {
