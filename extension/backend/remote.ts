@@ -632,10 +632,17 @@ export class RemoteBackend implements ModelBackend {
     }
     ex.arm();
     let res: Response;
-    try {
-      res = await ex.race(this.#fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined, signal: ex.ac.signal }));
-    } catch (e) {
-      throw this.#failure(e, ex);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await ex.race(this.#fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined, signal: ex.ac.signal }));
+        break;
+      } catch (e) {
+        // A kept-alive connection the server closed while idle fails like this before any answer
+        // (a race that a loaded machine makes likely): the request never ran, so it is sent once more.
+        const reset = ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'].includes(netCode(e) ?? '');
+        if (attempt === 1 && reset && !ex.cancelled && !ex.timedOut) continue;
+        throw this.#failure(e, ex);
+      }
     }
     ex.stage = 'body';
     if (!res.ok) throw await this.#httpError(res, ex, `${method} ${route}`);
