@@ -15,7 +15,8 @@
  *    model's, read as such by the very route the prompt will take;
  * 4. else completions continue the prefix alone, and the resolution says so (the caller logs it
  *    and shows it in the status bar tooltip) with the setting that fixes it.
- * Names (`owned_by`, the model id) only word the messages. Everything here is asked once per
+ * What the server says of itself (/props, /v1/models' `owned_by`) only tells llama.cpp's server
+ * apart and words the messages; the model's name is never used. Everything here is asked once per
  * configuration, with fixed texts: the user's code is never sent by detection.
  */
 import type { FimFamily } from '../../engine/prompt/fim.ts';
