@@ -373,7 +373,16 @@ export class RemoteBackend implements ModelBackend {
     if (p.repetitionPenalty !== undefined) body.repeat_penalty = p.repetitionPenalty;
     const ex = new Exchange(signal, this.#timeoutMs);
     try {
-      const json = await this.#json(await this.#send('POST', '/infill', body, ex, this.#root), ex, '/infill');
+      let res: Response;
+      try {
+        res = await this.#send('POST', '/infill', body, ex, this.#root);
+      } catch (e) {
+        if (e instanceof BackendError && e.status === 404) {
+          throw new BackendError(`The remote endpoint ${this.#shown} has no /infill (${this.#root}/infill answered 404); only llama.cpp's server has it. Set switchyard.remote.fimFormat to "auto" or the model's FIM layout.`, 'http', 404);
+        }
+        throw e;
+      }
+      const json = await this.#json(res, ex, '/infill');
       if (typeof json.content !== 'string') throw this.#badResponse('/infill', 'an answer without content', JSON.stringify(json));
       const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
       const timings = (json.timings ?? {}) as Json;

@@ -217,6 +217,8 @@ describe('remote fill-in-the-middle, per server', () => {
     assert.equal(r.usage.completionTokens, 5);
     // An explicit setting sends no detection requests.
     assert.deepEqual(seen.slice(from).map((s) => s.url), ['/llamacpp/v1/models', '/llamacpp/infill']);
+    // A server without /infill: the message names the setting, not just the endpoint.
+    await assert.rejects(make('vllm', 'infill').backend.complete(REQ), /has no \/infill .*only llama\.cpp's server has it\. Set switchyard\.remote\.fimFormat/);
   });
 
   test('vLLM (refuses suffix with a 400): the DeepSeek-Coder layout as the prompt, its FIM ids as stop_token_ids', T, async () => {
