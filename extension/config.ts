@@ -6,6 +6,7 @@
  * The defaults here must match `contributes.configuration` in package.json (a test checks that).
  */
 import type { Quant } from '../engine/protocol/protocol.ts';
+import { REMOTE_FIM_SETTINGS, type RemoteFimSetting } from './backend/remote-fim.ts';
 
 export interface Settings {
   modelPath: string;
@@ -31,6 +32,8 @@ export interface Settings {
   remoteModel: string;
   remoteTimeoutSeconds: number;
   remoteContextLength: number;
+  /** How completions reach the remote endpoint: detected ('auto'), `suffix`, a FIM layout sent as the prompt, or llama.cpp's /infill. */
+  remoteFimFormat: RemoteFimSetting;
   /** Where downloaded models go; empty: the extension's global storage folder. */
   modelsFolder: string;
   /** The Hugging Face hub (or a mirror with the same URL layout). */
@@ -54,6 +57,7 @@ export const DEFAULT_SETTINGS: Settings = {
   remoteModel: '',
   remoteTimeoutSeconds: 60,
   remoteContextLength: 32768,
+  remoteFimFormat: 'auto',
   modelsFolder: '',
   hubUrl: 'https://huggingface.co',
 };
@@ -61,7 +65,7 @@ export const DEFAULT_SETTINGS: Settings = {
 const QUANTS: readonly Quant[] = ['none', 'int8', 'int4'];
 
 /** Raw values keyed by the setting's name under "switchyard." (undefined = not set). */
-export type RawSettings = Partial<Record<'model.path' | 'model.quantization' | 'engine.executionProviders' | 'engine.gpuMemoryBudget' | 'engine.nodePath' | 'completions.enabled' | 'completions.languages' | 'completions.debounceMs' | 'completions.maxTokens' | 'context.budgetTokens' | 'chat.maxTokens' | 'chat.budgetTokens' | 'remote.endpoint' | 'remote.model' | 'remote.timeoutSeconds' | 'remote.contextLength' | 'models.folder' | 'models.hubUrl', unknown>>;
+export type RawSettings = Partial<Record<'model.path' | 'model.quantization' | 'engine.executionProviders' | 'engine.gpuMemoryBudget' | 'engine.nodePath' | 'completions.enabled' | 'completions.languages' | 'completions.debounceMs' | 'completions.maxTokens' | 'context.budgetTokens' | 'chat.maxTokens' | 'chat.budgetTokens' | 'remote.endpoint' | 'remote.model' | 'remote.timeoutSeconds' | 'remote.contextLength' | 'remote.fimFormat' | 'models.folder' | 'models.hubUrl', unknown>>;
 
 function int(v: unknown, def: number, min: number, max: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, Math.round(v))) : def;
@@ -99,6 +103,7 @@ export function normalizeSettings(raw: RawSettings): Settings {
     remoteModel: str(raw['remote.model'], d.remoteModel),
     remoteTimeoutSeconds: int(raw['remote.timeoutSeconds'], d.remoteTimeoutSeconds, 1, 3600),
     remoteContextLength: int(raw['remote.contextLength'], d.remoteContextLength, 512, 1 << 21),
+    remoteFimFormat: REMOTE_FIM_SETTINGS.includes(raw['remote.fimFormat'] as RemoteFimSetting) ? (raw['remote.fimFormat'] as RemoteFimSetting) : d.remoteFimFormat,
     modelsFolder: str(raw['models.folder'], d.modelsFolder),
     hubUrl: str(raw['models.hubUrl'], d.hubUrl).replace(/\/+$/, '') || d.hubUrl,
   };

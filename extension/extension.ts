@@ -98,6 +98,11 @@ export function activate(context: vscode.ExtensionContext): void {
     engine: engineHost,
     apiKey: () => Promise.resolve(context.secrets.get(REMOTE_KEY_SECRET)),
     watchRemote: (b) => remoteHealth.watch(b),
+    // Said once per remote configuration: in the log, and in the tooltip when completions lose the suffix.
+    onRemoteFim: (fim) => {
+      if (fim) logAt(fim.mode === 'plain' ? 'warn' : 'info', `remote completions: ${fim.why}`);
+      status.update({ remoteFimWarning: fim?.mode === 'plain' ? fim.why : undefined });
+    },
   });
   const remoteKey = () => JSON.stringify([settings.remoteEndpoint, settings.remoteModel, settings.remoteTimeoutSeconds]);
   let lastRemoteKey = remoteKey();

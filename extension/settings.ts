@@ -22,6 +22,7 @@ const KEYS = [
   'remote.model',
   'remote.timeoutSeconds',
   'remote.contextLength',
+  'remote.fimFormat',
   'models.folder',
   'models.hubUrl',
 ] as const satisfies readonly (keyof RawSettings)[];

@@ -21,6 +21,8 @@ export interface StatusInput {
   remoteEndpoint?: string;
   /** The remote endpoint does not work (remote-health.ts): what went wrong and what fixes it. */
   remoteProblem?: { message: string; fix: 'settings' | 'apiKey' };
+  /** Why remote completions continue the prefix only (no fill-in-the-middle way found), with the fix. */
+  remoteFimWarning?: string;
 }
 
 /** A status bar click: a command id, or a command with arguments. */
@@ -48,8 +50,11 @@ export function statusView(i: StatusInput): StatusView {
   }
   if (i.remoteEndpoint) {
     const latency = i.lastLatencyMs === undefined ? '' : ` ${Math.round(i.lastLatencyMs)} ms`;
-    const t = `Switchyard: remote — ${i.remoteEndpoint} serves chat, refactors and completions${i.completionsEnabled ? '' : ' (completions off)'}`;
-    return { text: `$(cloud) Switchyard remote${latency}${i.completionsEnabled ? '' : ' (off)'}`, tooltip: t, label: t, command: 'switchyard.showEngineStatus', error: false };
+    const t =
+      `Switchyard: remote — ${i.remoteEndpoint} serves chat, refactors and completions${i.completionsEnabled ? '' : ' (completions off)'}` +
+      (i.remoteFimWarning ? `. ${i.remoteFimWarning}` : '');
+    const warn = i.remoteFimWarning ? ' $(warning)' : '';
+    return { text: `$(cloud) Switchyard remote${warn}${latency}${i.completionsEnabled ? '' : ' (off)'}`, tooltip: t, label: t, command: 'switchyard.showEngineStatus', error: false };
   }
   const s: EngineState = i.state.kind === 'idle' && !i.modelConfigured ? { kind: 'no-model' } : i.state;
   const off = i.completionsEnabled ? '' : ' (completions off)';

@@ -18,8 +18,10 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string }> = {
     about: 'checks every case folder in DIR (default ../shared/oracle) against its recorded reference; exit 0 only if all pass',
   },
   serve: {
-    usage: 'serve --model DIR [--port P] [--context N] [--quant none|int8|int4] [--ep LIST] [--model-id NAME]',
-    about: 'an OpenAI-compatible HTTP server on 127.0.0.1 (/v1/models, /v1/completions with suffix, /v1/chat/completions, SSE)',
+    usage: 'serve --model DIR [--port P] [--context N] [--quant none|int8|int4] [--ep LIST] [--model-id NAME] [--no-suffix]',
+    about:
+      'an OpenAI-compatible HTTP server on 127.0.0.1 (/v1/models, /v1/completions with suffix, /v1/chat/completions, SSE, /tokenize); ' +
+      '--no-suffix refuses suffix and reads special tokens in prompts, as vLLM does',
   },
   download: {
     usage: 'download OWNER/NAME [--dir D] [--revision R] [--hub-url U]',

@@ -4,7 +4,7 @@
  *   tokenize  --model DIR            JSON lines {"text": ...} on stdin -> {"ids": [...]} on stdout
  *   info      --model DIR [--ep LIST] [--json]
  *   fidelity  [--oracle DIR] [--quant none|int8|int4] [--ep LIST]
- *   serve     --model DIR [--port P] [--context N] [--quant ...] [--ep LIST]   OpenAI-compatible HTTP on 127.0.0.1
+ *   serve     --model DIR [--port P] [--context N] [--quant ...] [--ep LIST] [--no-suffix]   OpenAI-compatible HTTP on 127.0.0.1
  *   download  <owner/name> [--dir D] [--revision R] [--hub-url U]   a model from the Hugging Face hub (token: $HF_TOKEN)
  *   models    [--dir D] [--json]     the models in the models folder
  * Errors print one line on stderr (a stack trace only with --verbose) and exit non-zero.
@@ -276,7 +276,7 @@ async function cmdFidelity(argv: string[]): Promise<number> {
 async function cmdServe(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...COMMON, port: { type: 'string', default: '8080' }, context: { type: 'string' }, 'model-id': { type: 'string' }, progress: { type: 'boolean', default: true } },
+    options: { ...COMMON, port: { type: 'string', default: '8080' }, context: { type: 'string' }, 'model-id': { type: 'string' }, progress: { type: 'boolean', default: true }, 'no-suffix': { type: 'boolean', default: false } },
   });
   const model = requireModel(values.model);
   const port = Number(values.port);
@@ -291,7 +291,7 @@ async function cmdServe(argv: string[]): Promise<number> {
     (p) => progressPrinter(values.progress!)({ ...p }),
   );
   const modelId = values['model-id'] ?? path.basename(path.resolve(model));
-  const server = await startOpenAIServer({ engine, modelId, port, log: (l) => log('error', l) });
+  const server = await startOpenAIServer({ engine, modelId, port, log: (l) => log('error', l), suffix: !values['no-suffix'] });
   const addr = server.address() as { port: number };
   // The first stdout line is machine-readable so scripts (and tests) can find the port.
   process.stdout.write(`listening on http://127.0.0.1:${addr.port}/v1 (model ${modelId}, ${info.provider}, ${info.quant}, context ${info.contextLength})\n`);

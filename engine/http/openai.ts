@@ -1,8 +1,14 @@
 /**
  * OpenAI-compatible HTTP server over the Engine (`engine serve --model DIR --port P`): /v1/models,
  * /v1/completions (prompt + optional suffix for fill-in-the-middle) and /v1/chat/completions, with
- * SSE streaming, usage counts and OpenAI-style error objects. Binds 127.0.0.1 only: it is for this
- * machine's tools, never the network. Uses node:http directly: the surface is three routes.
+ * SSE streaming, usage counts and OpenAI-style error objects, plus vLLM's /tokenize. Binds
+ * 127.0.0.1 only: it is for this machine's tools, never the network. Uses node:http directly: the
+ * surface is four routes.
+ *
+ * With `suffix: false` (`--no-suffix`) it reads completions as vLLM does: `suffix` is refused
+ * with a 400 and special-token texts in `prompt` become their tokens, so clients that lay out
+ * fill-in-the-middle themselves can be tested against it. /tokenize always tokenizes as
+ * /v1/completions reads a prompt.
  */
 import * as http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -167,10 +173,13 @@ export interface OpenAIServerOptions {
   modelId: string;
   port: number;
   log?: (line: string) => void;
+  /** Honour `suffix` with the model's own FIM layout (default); false: refuse it and parse special tokens in prompts. */
+  suffix?: boolean;
 }
 
 export function startOpenAIServer(opts: OpenAIServerOptions): Promise<http.Server> {
   const { engine, modelId } = opts;
+  const honourSuffix = opts.suffix !== false;
   const created = Math.floor(Date.now() / 1000);
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -183,6 +192,15 @@ export function startOpenAIServer(opts: OpenAIServerOptions): Promise<http.Serve
     if (req.method === 'GET' && route === '/health') {
       const st = engine.status();
       send(res, 200, { status: engine.loaded ? 'ok' : 'loading', rss: st.memory.rssBytes, cache: st.cache, queue: st.queue });
+      return;
+    }
+    if (req.method === 'POST' && route === '/tokenize') {
+      // vLLM's shape: {prompt, add_special_tokens (default true)} -> {tokens, count, max_model_len}.
+      const body = await readJson(req);
+      const prompt = body.prompt;
+      if (typeof prompt !== 'string') throw new HttpError(400, `'prompt' must be a string`, 'invalid_request_error', 'prompt');
+      const tokens = engine.tokenize(prompt, { specialTokens: !honourSuffix, addBos: opt<boolean>(body, 'add_special_tokens', 'boolean') ?? true });
+      send(res, 200, { tokens, count: tokens.length, max_model_len: engine.contextLength });
       return;
     }
     if (req.method !== 'POST' || (route !== '/v1/completions' && route !== '/v1/chat/completions')) {
@@ -208,6 +226,9 @@ export function startOpenAIServer(opts: OpenAIServerOptions): Promise<http.Serve
       if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] === 'string') prompt = prompt[0];
       if (typeof prompt !== 'string') throw new HttpError(400, `'prompt' must be a string`, 'invalid_request_error', 'prompt');
       const suffix = opt<string>(body, 'suffix', 'string');
+      if (suffix !== undefined && !honourSuffix) {
+        throw new HttpError(400, `'suffix' is not supported by this server (engine serve --no-suffix): lay out fill-in-the-middle in the prompt`, 'invalid_request_error', 'suffix');
+      }
       const chunk = (text: string, finish: string | null) => ({
         id,
         object: 'text_completion',
@@ -217,7 +238,7 @@ export function startOpenAIServer(opts: OpenAIServerOptions): Promise<http.Serve
       });
       if (stream) startStream();
       const r = await engine.complete(
-        { prefix: prompt, suffix: suffix ?? '', raw: suffix === undefined, ...common },
+        { prefix: prompt, suffix: suffix ?? '', raw: suffix === undefined, specialTokens: !honourSuffix, ...common },
         ac.signal,
         stream ? (d) => sse(chunk(d, null)) : undefined,
       );

@@ -142,6 +142,7 @@ export function detectFimFormat(tok: EngineTokenizer): FimFormat | null {
 /** A prompt under construction: special ids and user text, in order. */
 type Part = { id: number } | { text: string; noWordStart?: boolean };
 
+// fim-text.ts writes the same layouts as text for remote servers; keep the two in step.
 /** Builds the FIM prompt for `req` in format `fmt` (see the file comment for the layouts). */
 export function buildFimPrompt(fmt: FimFormat, req: FimRequest): FimPrompt {
   const parts: Part[] = [];

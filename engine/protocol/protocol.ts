@@ -127,6 +127,11 @@ export interface CompleteParams extends SamplingParams, GenerationLimits {
   suffix: string;
   /** Continue `prefix` as plain text (no fill-in-the-middle layout; suffix ignored). */
   raw?: boolean;
+  /**
+   * With `raw`: special-token texts in `prefix` become their tokens, as vLLM and llama.cpp's server
+   * read a prompt (for clients that lay out fill-in-the-middle themselves). Default: plain text.
+   */
+  specialTokens?: boolean;
   filePath?: string;
   repoName?: string;
   relatedFiles?: RelatedFile[];

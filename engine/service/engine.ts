@@ -30,7 +30,7 @@ import { generate, PREFILL_CHUNK, type GenerateResult } from './generate.ts';
 import type { StopDetector } from '../generate/stops.ts';
 import { Turns, type Priority } from './turns.ts';
 import { checkChat, checkComplete, checkCountTokens, checkLoadModel } from './validate.ts';
-import { buildChatPrompt, buildCompletionPrompt, detectFormats, stopsFor, type PromptFormats } from './prompts.ts';
+import { buildChatPrompt, buildCompletionPrompt, detectFormats, encodeRawPrompt, stopsFor, type PromptFormats } from './prompts.ts';
 
 export const ENGINE_VERSION = '0.1.0';
 const DEFAULT_CONTEXT_CAP = 32768;
@@ -201,6 +201,12 @@ export class Engine {
   countTokens(text: string): number {
     checkCountTokens({ text });
     return this.#need().model.tokenizer!.encode(text, { addSpecialTokens: false }).length;
+  }
+
+  /** The ids a raw completion prompt gets (see encodeRawPrompt): `engine serve`'s /tokenize. */
+  tokenize(text: string, o: { specialTokens: boolean; addBos: boolean }): number[] {
+    checkCountTokens({ text });
+    return encodeRawPrompt(this.#need().model.tokenizer!, text, o);
   }
 
   async complete(p: CompleteParams, signal: AbortSignal, onDelta?: (text: string) => void): Promise<CompleteResult> {

@@ -44,8 +44,16 @@ export function buildCompletionPrompt(f: PromptFormats, tok: EngineTokenizer, p:
     const r = buildFimPrompt(f.fim, { prefix: p.prefix, suffix: p.suffix, relatedFiles: p.relatedFiles, repoName: p.repoName, filePath: p.filePath });
     return { ids: r.ids, stopIds: [...f.fim.stopIds] };
   }
-  const bos = tok.addBos && tok.bosId !== undefined ? [tok.bosId] : [];
-  return { ids: [...bos, ...encodePlainText(tok, p.prefix)], stopIds: unique([...tok.eosIds, tok.special.endOfText]) };
+  return { ids: encodeRawPrompt(tok, p.prefix, { specialTokens: p.raw === true && p.specialTokens === true, addBos: true }), stopIds: unique([...tok.eosIds, tok.special.endOfText]) };
+}
+
+/**
+ * A raw prompt's ids: BOS first where the tokenizer adds it (and `addBos`), then the text, its
+ * special-token texts as those tokens only with `specialTokens` (else as plain text).
+ */
+export function encodeRawPrompt(tok: EngineTokenizer, text: string, o: { specialTokens: boolean; addBos: boolean }): number[] {
+  const bos = o.addBos && tok.addBos && tok.bosId !== undefined ? [tok.bosId] : [];
+  return [...bos, ...(o.specialTokens ? tok.encode(text) : encodePlainText(tok, text))];
 }
 
 export interface BuiltChat extends BuiltPrompt {

@@ -87,6 +87,7 @@ export function checkComplete(p: unknown): asserts p is CompleteParams {
   str('complete', o, 'repoName');
   str('complete', o, 'indentStop');
   if (o.raw !== undefined && typeof o.raw !== 'boolean') throw new ParamError('complete: raw must be a boolean');
+  if (o.specialTokens !== undefined && typeof o.specialTokens !== 'boolean') throw new ParamError('complete: specialTokens must be a boolean');
   num('complete', o, 'tabWidth', { min: 1, max: 16, int: true });
   if (o.relatedFiles !== undefined) {
     const ok = Array.isArray(o.relatedFiles) && o.relatedFiles.every((f) => f && typeof f === 'object' && typeof (f as Obj).path === 'string' && typeof (f as Obj).text === 'string');

@@ -1,7 +1,9 @@
 /**
  * ModelBackend over an OpenAI-compatible HTTP endpoint (vLLM, SGLang, llama.cpp's server, our own
  * `engine serve`): chat through streamed /chat/completions, fill-in-the-middle through
- * /completions with `suffix`. No 'vscode' import, so it runs (and is tested) in plain Node.
+ * /completions the way the server takes it (remote-fim.ts finds which: `suffix`, the model's FIM
+ * layout sent as the prompt, or llama.cpp's /infill). No 'vscode' import, so it runs (and is
+ * tested) in plain Node.
  *
  * Timeouts bound silence, not length: `timeoutMs` limits the wait for the response headers and
  * every gap between body chunks, so a long answer that keeps streaming never times out while a
@@ -12,11 +14,14 @@
  * Defaults follow the local engine's, not the HTTP servers' (which differ between servers):
  * temperature 0 (greedy) and max tokens 128 for completions / 1024 for chat when not given, so the
  * same params behave alike on both backends. Options with no OpenAI equivalent (promptBudgetMs,
- * predictBudgetMs, relatedFiles, indentStop, promptLookup) are not sent.
+ * predictBudgetMs, indentStop, promptLookup) are not sent; relatedFiles, repoName and filePath go
+ * into a client-side FIM layout or /infill's input_extra.
  */
 import type { ChatDeltaParams, ChatParams, ChatResult, CompleteParams, CompleteResult, FinishReason, SamplingParams, Usage } from '../../engine/protocol/protocol.ts';
+import { buildFimText } from '../../engine/prompt/fim-text.ts';
 import { ReasoningSplitter, type ReasoningDelta } from '../../engine/prompt/reasoning.ts';
 import { BackendError, type ModelBackend } from './backend.ts';
+import { detectRemoteFim, type FimProbe, type RemoteFim, type RemoteFimSetting } from './remote-fim.ts';
 import { SseParser } from './sse.ts';
 
 export interface RemoteBackendOptions {
@@ -29,6 +34,10 @@ export interface RemoteBackendOptions {
   /** Longest wait for response headers and between streamed chunks. */
   timeoutMs: number;
   contextLength: number;
+  /** switchyard.remote.fimFormat (default auto: detected, see remote-fim.ts). */
+  fimFormat?: RemoteFimSetting;
+  /** Told how completions reach the server, once that is known (once per backend). */
+  onFim?: (fim: RemoteFim) => void;
   /** For tests; default the global fetch. */
   fetch?: typeof fetch;
 }
@@ -204,6 +213,17 @@ function netText(e: unknown): { unreachable: boolean; text: string } {
 
 const seconds = (ms: number) => `${Number((ms / 1000).toFixed(2))} s`;
 
+/** `p`, or `cancelled()` as soon as `signal` aborts (what `p` does goes on, for the next request). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined, cancelled: () => Error): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 export class RemoteBackend implements ModelBackend {
   readonly kind = 'remote' as const;
   readonly contextLength: number;
@@ -214,6 +234,14 @@ export class RemoteBackend implements ModelBackend {
   readonly #timeoutMs: number;
   readonly #fetch: typeof fetch;
   #model: string;
+  /** The server's root (the endpoint without its /v1): /tokenize, /props and /infill live there. */
+  readonly #root: string;
+  readonly #fimSetting: RemoteFimSetting;
+  readonly #onFim: ((fim: RemoteFim) => void) | undefined;
+  /** How completions reach the server, found once (forgotten if finding it failed, e.g. unreachable). */
+  #fim: Promise<RemoteFim> | undefined;
+  /** Where /tokenize answered: the root (vLLM, llama.cpp) or under /v1; null: neither. */
+  #tokenizeBase: string | null | undefined;
 
   constructor(opts: RemoteBackendOptions) {
     this.#endpoint = opts.endpoint.trim().replace(/\/+$/, '');
@@ -234,6 +262,9 @@ export class RemoteBackend implements ModelBackend {
     this.#timeoutMs = opts.timeoutMs;
     this.contextLength = opts.contextLength;
     this.#fetch = opts.fetch ?? globalThis.fetch;
+    this.#root = this.#endpoint.replace(/\/v1$/, '');
+    this.#fimSetting = opts.fimFormat ?? 'auto';
+    this.#onFim = opts.onFim;
   }
 
   get label(): string {
@@ -285,29 +316,186 @@ export class RemoteBackend implements ModelBackend {
     const t0 = performance.now();
     try {
       const model = await this.resolveModel(signal);
-      const body: Json = {
-        model,
-        prompt: p.prefix,
-        max_tokens: p.maxTokens ?? COMPLETE_MAX_TOKENS,
-        ...samplingBody(p),
-        stream: false,
-      };
-      if (!p.raw) body.suffix = p.suffix;
-      const ex = new Exchange(signal, this.#timeoutMs);
-      try {
-        const json = await this.#json(await this.#send('POST', '/completions', body, ex), ex, '/completions');
-        const choice = (Array.isArray(json.choices) ? json.choices[0] : undefined) as Json | undefined;
-        if (!choice || typeof choice.text !== 'string') throw this.#badResponse('/completions', 'an answer without choices[0].text', JSON.stringify(json));
-        // Not streamed, so the time to the first token is unknown: the whole wait counts as prefill.
-        return { text: choice.text, finishReason: mapFinish(choice.finish_reason), usage: { ...usageOf(json.usage), prefillMs: performance.now() - t0, decodeMs: 0 } };
-      } finally {
-        ex.close();
-      }
+      if (p.raw) return await this.#completion(model, p, { prompt: p.prefix }, t0, signal);
+      const fim = await abortable(this.fimMode(), signal, () => new BackendError(`The request to the remote endpoint ${this.#shown} was cancelled.`, 'cancelled'));
+      return await this.#fimRequest(model, p, fim, t0, signal);
     } catch (e) {
       // As the local engine does: a cancelled completion resolves, with whatever it had (nothing here).
       if (e instanceof BackendError && e.code === 'cancelled') return { text: '', finishReason: 'cancelled', usage: { ...zeroUsage(), prefillMs: performance.now() - t0 } };
       throw e;
     }
+  }
+
+  /** How completions reach this server (detected once; see remote-fim.ts). */
+  fimMode(): Promise<RemoteFim> {
+    if (!this.#fim) {
+      const p = detectRemoteFim(this.#fimSetting, this.#probe(), this.#shown).then((f) => {
+        this.#onFim?.(f);
+        return f;
+      });
+      this.#fim = p;
+      p.catch(() => {
+        if (this.#fim === p) this.#fim = undefined;
+      });
+    }
+    return this.#fim;
+  }
+
+  async #fimRequest(model: string, p: CompleteParams, fim: RemoteFim, t0: number, signal: AbortSignal | undefined): Promise<CompleteResult> {
+    const req = { prefix: p.prefix, suffix: p.suffix, relatedFiles: p.relatedFiles, repoName: p.repoName, filePath: p.filePath };
+    switch (fim.mode) {
+      case 'suffix':
+        return this.#completion(model, p, { prompt: p.prefix, suffix: p.suffix }, t0, signal);
+      case 'plain':
+        return this.#completion(model, p, { prompt: p.prefix }, t0, signal);
+      case 'layout': {
+        const extra: Json = { prompt: buildFimText(fim.layout, req), stop: [...new Set([...(p.stop ?? []), ...fim.layout.stop])] };
+        // vLLM and SGLang leave special tokens out of the text, where stop strings cannot see them.
+        if (fim.stopIds) extra.stop_token_ids = fim.stopIds;
+        return this.#completion(model, p, extra, t0, signal);
+      }
+      case 'infill':
+        return this.#infill(p, t0, signal);
+    }
+  }
+
+  /** One non-streamed POST /completions with `extra` (prompt, suffix, stops) over the common body. */
+  async #completion(model: string, p: CompleteParams, extra: Json, t0: number, signal: AbortSignal | undefined): Promise<CompleteResult> {
+    const body: Json = { model, max_tokens: p.maxTokens ?? COMPLETE_MAX_TOKENS, ...samplingBody(p), ...extra, stream: false };
+    const ex = new Exchange(signal, this.#timeoutMs);
+    try {
+      const json = await this.#json(await this.#send('POST', '/completions', body, ex), ex, '/completions');
+      const choice = (Array.isArray(json.choices) ? json.choices[0] : undefined) as Json | undefined;
+      if (!choice || typeof choice.text !== 'string') throw this.#badResponse('/completions', 'an answer without choices[0].text', JSON.stringify(json));
+      // Not streamed, so the time to the first token is unknown: the whole wait counts as prefill.
+      return { text: choice.text, finishReason: mapFinish(choice.finish_reason), usage: { ...usageOf(json.usage), prefillMs: performance.now() - t0, decodeMs: 0 } };
+    } finally {
+      ex.close();
+    }
+  }
+
+  /** llama.cpp's POST /infill: it lays out FIM (and the related files, repo-level where the model can) itself. */
+  async #infill(p: CompleteParams, t0: number, signal: AbortSignal | undefined): Promise<CompleteResult> {
+    const sampling = samplingBody(p);
+    const body: Json = {
+      input_prefix: p.prefix,
+      input_suffix: p.suffix,
+      input_extra: (p.relatedFiles ?? []).map((f) => ({ filename: f.path, text: f.text })),
+      n_predict: p.maxTokens ?? COMPLETE_MAX_TOKENS,
+      ...sampling,
+      stream: false,
+      cache_prompt: true,
+    };
+    // llama.cpp's name for it.
+    if (p.repetitionPenalty !== undefined) body.repeat_penalty = p.repetitionPenalty;
+    const ex = new Exchange(signal, this.#timeoutMs);
+    try {
+      let res: Response;
+      try {
+        res = await this.#send('POST', '/infill', body, ex, this.#root);
+      } catch (e) {
+        if (e instanceof BackendError && e.status === 404) {
+          throw new BackendError(`The remote endpoint ${this.#shown} has no /infill (${this.#root}/infill answered 404); only llama.cpp's server has it. Set switchyard.remote.fimFormat to "auto" or the model's FIM layout.`, 'http', 404);
+        }
+        throw e;
+      }
+      const json = await this.#json(res, ex, '/infill');
+      if (typeof json.content !== 'string') throw this.#badResponse('/infill', 'an answer without content', JSON.stringify(json));
+      const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+      const timings = (json.timings ?? {}) as Json;
+      const length = json.stop_type === 'limit' || json.stopped_limit === true;
+      return {
+        text: json.content,
+        finishReason: length ? 'length' : 'stop',
+        usage: {
+          promptTokens: num(json.tokens_evaluated),
+          completionTokens: num(json.tokens_predicted),
+          cachedTokens: num(json.tokens_cached ?? timings.cache_n),
+          prefillMs: performance.now() - t0,
+          decodeMs: 0,
+        },
+      };
+    } finally {
+      ex.close();
+    }
+  }
+
+  /**
+   * Detection's questions over HTTP. A route the server lacks (an HTTP error, an answer that is
+   * not the expected JSON) is "no"; an unreachable server or a timeout fails detection, which is
+   * then tried again on the next completion.
+   */
+  #probe(): FimProbe {
+    const soft = async <T>(f: (ex: Exchange) => Promise<T>): Promise<T | undefined> => {
+      const ex = new Exchange(undefined, this.#timeoutMs);
+      try {
+        return await f(ex);
+      } catch (e) {
+        if (e instanceof BackendError && (e.code === 'http' || e.code === 'bad-response')) return undefined;
+        throw e;
+      } finally {
+        ex.close();
+      }
+    };
+    const tokensOf = (json: Json): number[] | undefined => {
+      const t = json.tokens;
+      if (!Array.isArray(t)) return undefined;
+      // llama.cpp with with_pieces answers [{id, piece}].
+      const ids = t.map((x) => (typeof x === 'number' ? x : (x as Json)?.id));
+      return ids.every((x): x is number => typeof x === 'number' && Number.isInteger(x)) ? ids : undefined;
+    };
+    const tokenizeAt = (base: string, text: string) =>
+      soft(async (ex) => {
+        const model = this.#model || undefined;
+        // vLLM reads prompt / add_special_tokens, llama.cpp content / add_special / parse_special.
+        const body = { model, prompt: text, add_special_tokens: false, content: text, add_special: false, parse_special: true };
+        return tokensOf(await this.#json(await this.#send('POST', '/tokenize', body, ex, base), ex, '/tokenize'));
+      });
+    return {
+      tokenize: async (text) => {
+        if (this.#tokenizeBase === null) return undefined;
+        if (this.#tokenizeBase !== undefined) return tokenizeAt(this.#tokenizeBase, text);
+        for (const base of [this.#root, this.#endpoint]) {
+          const ids = await tokenizeAt(base, text);
+          if (ids) {
+            this.#tokenizeBase = base;
+            return ids;
+          }
+        }
+        this.#tokenizeBase = null;
+        return undefined;
+      },
+      props: () =>
+        soft(async (ex) => {
+          const json = await this.#json(await this.#send('GET', '/props', undefined, ex, this.#root), ex, '/props');
+          // llama.cpp's answer; anything else at /props is some other server's route.
+          return 'default_generation_settings' in json || 'build_info' in json ? json : undefined;
+        }),
+      ownedBy: () =>
+        soft(async (ex) => {
+          const json = await this.#json(await this.#send('GET', '/models', undefined, ex), ex, '/models');
+          const data = (Array.isArray(json.data) ? json.data : []) as Json[];
+          const m = data.find((x) => x?.id === this.#model) ?? data[0];
+          return typeof m?.owned_by === 'string' ? m.owned_by : undefined;
+        }),
+      promptTokens: async (prompt, suffix) => {
+        const ex = new Exchange(undefined, this.#timeoutMs);
+        try {
+          const body: Json = { model: this.#model, prompt, max_tokens: 1, temperature: 0, stream: false };
+          if (suffix !== undefined) body.suffix = suffix;
+          const json = await this.#json(await this.#send('POST', '/completions', body, ex), ex, '/completions');
+          const n = (json.usage as Json | undefined)?.prompt_tokens;
+          return typeof n === 'number' && n > 0 ? n : undefined;
+        } catch (e) {
+          // The message without "The remote endpoint <url>", which the caller's message names already.
+          if (e instanceof BackendError && e.code === 'http' && e.status !== undefined && e.status >= 400 && e.status < 500) return { refused: e.message.replace(`The remote endpoint ${this.#shown} `, '') };
+          if (e instanceof BackendError && (e.code === 'http' || e.code === 'bad-response')) return undefined;
+          throw e;
+        } finally {
+          ex.close();
+        }
+      },
+    };
   }
 
   async chat(p: ChatParams, onDelta?: (d: ChatDeltaParams) => void, signal?: AbortSignal): Promise<ChatResult> {
@@ -455,10 +643,10 @@ export class RemoteBackend implements ModelBackend {
   }
 
   /** Sends the request and waits (timed) for the headers; non-2xx answers become 'http' errors. */
-  async #send(method: 'GET' | 'POST', route: string, body: Json | undefined, ex: Exchange): Promise<Response> {
+  async #send(method: 'GET' | 'POST', route: string, body: Json | undefined, ex: Exchange, base = this.#endpoint): Promise<Response> {
     let url: URL;
     try {
-      url = new URL(this.#endpoint + route);
+      url = new URL(base + route);
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
     } catch {
       throw new BackendError(`The remote endpoint '${this.#shown}' is not a valid http(s) URL. Check switchyard.remote.endpoint.`, 'unreachable');
@@ -474,10 +662,17 @@ export class RemoteBackend implements ModelBackend {
     }
     ex.arm();
     let res: Response;
-    try {
-      res = await ex.race(this.#fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined, signal: ex.ac.signal }));
-    } catch (e) {
-      throw this.#failure(e, ex);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await ex.race(this.#fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined, signal: ex.ac.signal }));
+        break;
+      } catch (e) {
+        // A kept-alive connection the server closed while idle fails like this before any answer
+        // (a race that a loaded machine makes likely): the request never ran, so it is sent once more.
+        const reset = ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'].includes(netCode(e) ?? '');
+        if (attempt === 1 && reset && !ex.cancelled && !ex.timedOut) continue;
+        throw this.#failure(e, ex);
+      }
     }
     ex.stage = 'body';
     if (!res.ok) throw await this.#httpError(res, ex, `${method} ${route}`);

@@ -8,6 +8,7 @@ import type { EngineClientLike, EngineState } from '../engine/engine-host.ts';
 import type { ModelBackend } from './backend.ts';
 import { localBackend } from './local.ts';
 import { RemoteBackend } from './remote.ts';
+import type { RemoteFim } from './remote-fim.ts';
 
 export interface BackendsDeps {
   settings: () => Settings;
@@ -17,6 +18,11 @@ export interface BackendsDeps {
   apiKey: () => Promise<string | undefined>;
   /** Wraps the remote backend (remote-health.ts watches every request's outcome). */
   watchRemote?: (b: ModelBackend) => ModelBackend;
+  /**
+   * How the remote endpoint takes completions, once known (remote-fim.ts); undefined when a new
+   * remote client replaces the old one and it is not known yet.
+   */
+  onRemoteFim?: (fim: RemoteFim | undefined) => void;
 }
 
 export class Backends {
@@ -49,10 +55,20 @@ export class Backends {
   async #remoteBackend(): Promise<{ backend: RemoteBackend; watched: ModelBackend }> {
     const s = this.deps.settings();
     const apiKey = await this.deps.apiKey();
-    const key = JSON.stringify([s.remoteEndpoint, s.remoteModel, s.remoteTimeoutSeconds, s.remoteContextLength, apiKey ?? '']);
+    const key = JSON.stringify([s.remoteEndpoint, s.remoteModel, s.remoteTimeoutSeconds, s.remoteContextLength, s.remoteFimFormat, apiKey ?? '']);
     if (this.#remote?.key !== key) {
-      const backend = new RemoteBackend({ endpoint: s.remoteEndpoint, apiKey, model: s.remoteModel, timeoutMs: s.remoteTimeoutSeconds * 1000, contextLength: s.remoteContextLength });
+      const onFim = this.deps.onRemoteFim;
+      const backend = new RemoteBackend({
+        endpoint: s.remoteEndpoint,
+        apiKey,
+        model: s.remoteModel,
+        timeoutMs: s.remoteTimeoutSeconds * 1000,
+        contextLength: s.remoteContextLength,
+        fimFormat: s.remoteFimFormat,
+        onFim,
+      });
       this.#remote = { key, backend, watched: this.deps.watchRemote ? this.deps.watchRemote(backend) : backend };
+      onFim?.(undefined);
     }
     return this.#remote;
   }

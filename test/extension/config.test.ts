@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { completionsAllowed, DEFAULT_SETTINGS, engineContextLength, isLanguageEnabled, normalizeSettings } from '../../extension/config.ts';
+import { REMOTE_FIM_SETTINGS } from '../../extension/backend/remote-fim.ts';
 import { repoDir } from '../helpers/paths.ts';
 
 const pkg = JSON.parse(readFileSync(path.join(repoDir(), 'package.json'), 'utf8')) as {
@@ -39,6 +40,7 @@ describe('package.json contract', () => {
       'switchyard.remote.model': DEFAULT_SETTINGS.remoteModel,
       'switchyard.remote.timeoutSeconds': DEFAULT_SETTINGS.remoteTimeoutSeconds,
       'switchyard.remote.contextLength': DEFAULT_SETTINGS.remoteContextLength,
+      'switchyard.remote.fimFormat': DEFAULT_SETTINGS.remoteFimFormat,
       'switchyard.models.folder': DEFAULT_SETTINGS.modelsFolder,
       'switchyard.models.hubUrl': DEFAULT_SETTINGS.hubUrl,
     };
@@ -121,6 +123,15 @@ describe('settings', () => {
     assert.equal(s.remoteTimeoutSeconds, 1);
     assert.equal(s.hubUrl, 'https://huggingface.co');
     assert.equal(s.chatMaxTokens, 32768);
+  });
+  it('remote.fimFormat: a known way is kept, anything else is auto; package.json offers exactly those', () => {
+    assert.equal(normalizeSettings({ 'remote.fimFormat': 'qwen-coder' }).remoteFimFormat, 'qwen-coder');
+    assert.equal(normalizeSettings({ 'remote.fimFormat': 'infill' }).remoteFimFormat, 'infill');
+    assert.equal(normalizeSettings({ 'remote.fimFormat': 'gpt' }).remoteFimFormat, 'auto');
+    assert.equal(normalizeSettings({}).remoteFimFormat, 'auto');
+    const prop = pkg.contributes.configuration.properties['switchyard.remote.fimFormat'] as { enum?: string[]; enumDescriptions?: string[] };
+    assert.deepEqual(prop.enum, [...REMOTE_FIM_SETTINGS]);
+    assert.equal(prop.enumDescriptions?.length, REMOTE_FIM_SETTINGS.length);
   });
   it('per-language switches: own entry, then "*", then on', () => {
     const langs = { '*': true, plaintext: false, markdown: false };

@@ -23,6 +23,13 @@ describe('status bar view', () => {
     assert.equal(key.command, 'switchyard.setRemoteApiKey');
     assert.match(key.label, /click to set the API key/);
   });
+  it('remote completions without fill-in-the-middle: a warning mark, and the reason with its fix in the tooltip', () => {
+    const why = 'Completions from http://h:8000/v1 continue the text before the cursor only: ... Set switchyard.remote.fimFormat to ...';
+    const v = statusView({ state: { kind: 'idle' }, completionsEnabled: true, modelConfigured: false, remoteEndpoint: 'http://h:8000/v1', remoteFimWarning: why });
+    assert.equal(v.text, '$(cloud) Switchyard remote $(warning)');
+    assert.ok(v.tooltip.endsWith(`completions. ${why}`), v.tooltip);
+    assert.equal(v.label, v.tooltip);
+  });
   it('loading shows a spinning percentage', () => {
     const v = statusView({ state: { kind: 'loading', percent: 42, message: 'hashing' }, completionsEnabled: true, modelConfigured: true });
     assert.equal(v.text, '$(sync~spin) Switchyard 42%');

@@ -161,6 +161,7 @@ describe('RemoteBackend against a misbehaving server', () => {
   let server: http.Server;
   let port = 0;
   const seen: Seen[] = [];
+  let resets = 0;
   /** Requests whose connection closed before the handler finished (the client aborted). */
   const closedEarly: string[] = [];
 
@@ -203,6 +204,14 @@ describe('RemoteBackend against a misbehaving server', () => {
         await sleep(50);
         res.socket?.destroy();
         return;
+      case 'resetonce':
+      case 'reset':
+        // The connection closed before any answer (once, as a stale kept-alive connection is; or always).
+        if (mode === 'reset' || resets++ % 2 === 0) {
+          res.socket?.destroy();
+          return;
+        }
+        return json(res, 200, { id: 'x', object: 'text_completion', choices: [{ index: 0, text: 'ok', finish_reason: 'stop' }] });
       case 'long':
         // 40 chunks 20 ms apart: longer than the timeout in all, never silent for that long.
         streamHead();
@@ -343,7 +352,8 @@ describe('RemoteBackend against a misbehaving server', () => {
   });
 
   test('complete: prompt + suffix for FIM, no suffix when raw, usage and cached tokens', T, async () => {
-    const b = make('ok', { model: 'coder' });
+    // fimFormat "suffix": the wire shape of that way (remote-fim.test.ts covers how one is chosen).
+    const b = make('ok', { model: 'coder', fimFormat: 'suffix' });
     const r = await b.complete({ prefix: 'def add(a, b):\n    ', suffix: '\n', maxTokens: 20, stop: ['\n\n'] });
     assert.equal(r.text, 'return a + b');
     assert.equal(r.finishReason, 'stop');
@@ -386,6 +396,16 @@ describe('RemoteBackend against a misbehaving server', () => {
     assert.ok(performance.now() - t0 > 600);
     assert.deepEqual([r.text, r.finishReason], ['.'.repeat(40), 'stop']);
     assert.ok(r.usage.decodeMs > 500 && r.usage.prefillMs < 300, JSON.stringify(r.usage));
+  });
+
+  test('a connection closed before any answer is tried once more; closed again, it is "dropped"', T, async () => {
+    const from = seen.length;
+    const r = await make('resetonce', { model: 'm', fimFormat: 'suffix' }).complete({ prefix: 'a', suffix: '' });
+    assert.equal(r.text, 'ok');
+    assert.equal(seen.slice(from).filter((s) => s.url === '/resetonce/v1/completions').length, 2);
+    const e = await rejection(make('reset', { model: 'm', fimFormat: 'suffix' }).complete({ prefix: 'a', suffix: '' }));
+    assert.equal(e.code, 'dropped');
+    assert.match(e.message, /\/reset\/v1 closed the connection before answering/);
   });
 
   test('the connection dropped mid-stream: "dropped" with the partial text', T, async () => {
