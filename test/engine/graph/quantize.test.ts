@@ -12,6 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { DataType, GraphBuilder } from '../../../engine/graph/builder.ts';
 import { linear, MATMUL_BLOCK, QUANT_BITS, type Quant } from '../../../engine/graph/linear.ts';
 import { dequantizeBlockwise, quantizeBlockwise, type QuantBits } from '../../../engine/graph/quantize.ts';
+import { dequantizeFp4 } from '../../../engine/checkpoint/safetensors.ts';
 import { maxAbsDiff, rng } from '../../helpers/numeric.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-quant-'));
@@ -62,6 +63,32 @@ function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
+
+describe('quantizeBlockwise of DeepSeek-V4 FP4 experts', () => {
+  // MXFP4: E2M1 codes with one power-of-two scale per 32 inputs, as the released V4 experts are stored.
+  const rows = 6;
+  const cols = 96;
+  const next = rng(4242)(rows * cols + rows * 3, 0.5, 0.5);
+  const packed = Uint8Array.from({ length: (rows * cols) / 2 }, (_, i) => Math.floor(next[i]! * 256) & 255);
+  const scale = Float32Array.from({ length: rows * 3 }, (_, i) => Math.pow(2, Math.floor(next[rows * cols / 2 + i]! * 12) - 8));
+  const w = dequantizeFp4(packed, rows, cols, scale);
+
+  test('int8 symmetric blocks of 32 hold them exactly (lossless)', () => {
+    const q = quantizeBlockwise(w, rows, cols, 8, 32, true);
+    assert.equal(maxAbsDiff(dequantizeBlockwise(q, rows, cols, 8, 32), w), 0);
+  });
+  test('int4 cannot (E2M1 is not uniform): it costs', () => {
+    const q = quantizeBlockwise(w, rows, cols, 4, 32, true);
+    assert.ok(maxAbsDiff(dequantizeBlockwise(q, rows, cols, 4, 32), w) > 0);
+  });
+  test('ordinary weights are quantised as before (absmax / 127)', () => {
+    const x = rng(7)(rows * cols, 0.3, 0.01);
+    const q = quantizeBlockwise(x, rows, cols, 8, 32, true);
+    let absmax = 0;
+    for (let c = 0; c < 32; c++) absmax = Math.max(absmax, Math.abs(x[c]!));
+    assert.equal(q.scales[0], Math.fround(absmax / 127));
+  });
+});
 
 describe('quantizeBlockwise', () => {
   for (const bits of [8, 4] as QuantBits[]) {
