@@ -15,7 +15,7 @@ import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Checkpoint, defaultCacheDir } from '../checkpoint/checkpoint.ts';
 import { isEngineInputError } from '../errors.ts';
-import { formatCase, oracleCases, runOracleCase } from '../fidelity/oracle.ts';
+import { agreementFloors, formatCase, oracleCases, runOracleCase } from '../fidelity/oracle.ts';
 import type { Quant } from '../graph/linear.ts';
 import { humanBytes, humanCount, modelFacts } from '../model/info.ts';
 import { downloadModel } from '../models/download.ts';
@@ -259,10 +259,7 @@ async function cmdFidelity(argv: string[]): Promise<number> {
       providers,
       cacheDir: values['cache-dir'],
       tolerance,
-      // Regression floors for quantised builds (tiny random-weight oracles have small logit
-      // margins, so top-1 agreement is a harsher test here than on trained models).
-      minCosine: quant === 'int4' ? 0.98 : 0.999,
-      minTop1: quant === 'int4' ? 0.7 : 0.9,
+      ...agreementFloors(c, quant),
     });
     if (providers[0] !== 'cpu' && r.provider !== providers[0]) {
       process.stderr.write(`warning: case ${r.name} ran on ${r.provider}, not ${providers[0]}\n`);
