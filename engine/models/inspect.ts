@@ -15,8 +15,8 @@ import { PREFILL_CHUNK } from '../service/generate.ts';
 import { ParamError } from '../service/validate.ts';
 
 /** loadModel's defaults (engine/service/engine.ts), so the check predicts what loading will do. */
-const DEFAULT_CONTEXT_CAP = 32768;
-const DEFAULT_PREFIX_CACHE = 1024 ** 3;
+export const DEFAULT_CONTEXT_CAP = 32768;
+export const DEFAULT_PREFIX_CACHE = 1024 ** 3;
 const QUANTS: readonly Quant[] = ['none', 'int8', 'int4'];
 
 function checkParams(p: unknown): asserts p is InspectModelParams {

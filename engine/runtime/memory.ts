@@ -5,9 +5,11 @@
  */
 import * as os from 'node:os';
 import type { Checkpoint } from '../checkpoint/checkpoint.ts';
+import { EngineInputError } from '../errors.ts';
 import type { Quant } from '../graph/linear.ts';
-import { humanBytes } from '../model/info.ts';
-import { kvBytesPerToken, type ModelSpec } from '../model/spec.ts';
+import { humanBytes, isCheckpoint, kvCacheBytesAt, type ConfigOnly } from '../model/info.ts';
+import { archTensors, type ArchTensor } from '../model/params.ts';
+import type { ModelSpec } from '../model/spec.ts';
 
 export interface MemoryEstimate {
   weightsBytes: number;
@@ -22,30 +24,89 @@ export const BYTES_PER_WEIGHT: Record<Quant, number> = { none: 4, int8: 1 + 5 / 
 
 export function estimateMemory(
   spec: ModelSpec,
-  ckpt: Checkpoint,
+  src: Checkpoint | ConfigOnly,
   opts: { quant: Quant; contextLength: number; prefillChunk: number; prefixCacheBytes: number },
 ): MemoryEstimate {
+  const weights = weightsBytes(spec, src, opts.quant);
+  const kv = kvCacheBytesAt(spec, opts.contextLength, 4);
+  const activations = activationBytes(spec, opts.contextLength, opts.prefillChunk);
+  const total = weights + kv + activations + opts.prefixCacheBytes;
+  return { weightsBytes: weights, kvBytes: kv, activationBytes: activations, prefixCacheBytes: opts.prefixCacheBytes, totalBytes: total };
+}
+
+/**
+ * The weights as built at `quant`. Where the architecture's tensors are known from config.json
+ * (params.ts) they are sized as the graph builds them; otherwise from the checkpoint's tensors:
+ * norms and embeddings stay float32, matrices are quantised.
+ */
+export function weightsBytes(spec: ModelSpec, src: Checkpoint | ConfigOnly, quant: Quant): number {
+  const list = archTensors(spec);
+  if (list) return list.reduce((a, t) => a + builtBytes(t, quant), 0);
+  if (!isCheckpoint(src)) {
+    throw new EngineInputError(src.configPath, `no weights beside it: model_type ${spec.modelType} can be sized only from its *.safetensors`);
+  }
   let weights = 0;
-  for (const name of ckpt.names()) {
+  for (const name of src.names()) {
     if (name.endsWith('_scale_inv')) continue;
     const m = /^model\.layers\.(\d+)\./.exec(name);
     if (m && Number(m[1]) >= spec.layers) continue;
-    const n = ckpt.info(name).shape.reduce((a, b) => a * b, 1);
-    // Norms and embeddings stay float32; matrices are quantised.
-    const quantised = name !== 'model.embed_tokens.weight' && ckpt.info(name).shape.length === 2;
-    weights += n * (quantised ? BYTES_PER_WEIGHT[opts.quant] : 4);
+    const n = src.info(name).shape.reduce((a, b) => a * b, 1);
+    const quantised = name !== 'model.embed_tokens.weight' && src.info(name).shape.length === 2;
+    weights += n * (quantised ? BYTES_PER_WEIGHT[quant] : 4);
   }
-  const kv = kvBytesPerToken(spec, 4) * opts.contextLength;
-  const heads = spec.attention.heads;
-  // Attention scores and probabilities for one chunk against the whole context dominate.
-  const activations = 2 * heads * opts.prefillChunk * opts.contextLength * 4 + 16 * opts.prefillChunk * spec.hidden * 4 + spec.vocab * 4 * 2;
-  const total = weights + kv + activations + opts.prefixCacheBytes;
-  return { weightsBytes: weights, kvBytes: kv, activationBytes: activations, prefixCacheBytes: opts.prefixCacheBytes, totalBytes: total };
+  return weights;
+}
+
+function builtBytes(t: ArchTensor, quant: Quant): number {
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  return n * (t.int64 ? 8 : t.quantised ? BYTES_PER_WEIGHT[quant] : 4);
+}
+
+/**
+ * Scores and probabilities of one prefill chunk against the keys it sees dominate. Most models see
+ * the whole context; a DeepSeek-V4 query sees its sliding window plus the compressed entries (at
+ * most context / the smallest compress rate), and on CSA layers the indexer scores every entry.
+ */
+function activationBytes(spec: ModelSpec, contextLength: number, chunk: number): number {
+  const v = spec.v4;
+  let scores: number;
+  if (v) {
+    const rates = v.compressRates.filter((r) => r > 0);
+    const entries = rates.length ? Math.floor(contextLength / Math.min(...rates)) : 0;
+    const keys = Math.min(contextLength, v.slidingWindow - 1 + chunk) + entries;
+    const csaEntries = v.layerTypes.includes('csa') ? Math.floor(contextLength / Math.min(...v.compressRates.filter((r, i) => v.layerTypes[i] === 'csa'))) : 0;
+    scores = 2 * spec.attention.heads * chunk * keys * 4 + 2 * v.indexHeads * chunk * csaEntries * 4 + 16 * chunk * v.hcMult * spec.hidden * 4;
+  } else {
+    scores = 2 * spec.attention.heads * chunk * contextLength * 4 + 16 * chunk * spec.hidden * 4;
+  }
+  return scores + spec.vocab * 4 * 2;
 }
 
 /** Default budget: 80% of the machine's memory. */
 export function defaultMemoryBudget(): number {
   return Math.floor(os.totalmem() * 0.8);
+}
+
+/**
+ * Why loading is refused, with the numbers: the need by part against the budget, and what would
+ * fit (another quantisation, from `byQuant`'s totals) or what to change.
+ */
+export function refusalMessage(e: MemoryEstimate, o: { budgetBytes: number; quant: Quant; contextLength: number; byQuant?: Partial<Record<Quant, number>> }): string {
+  const others = (Object.entries(o.byQuant ?? {}) as [Quant, number][]).filter(([q]) => q !== o.quant);
+  const smaller = others.filter(([, t]) => t <= o.budgetBytes && t < e.totalBytes);
+  const least = others.reduce<[Quant, number] | null>((a, b) => (a && a[1] <= b[1] ? a : b), null);
+  const hint = smaller.length
+    ? `it fits with ${smaller.map(([q, t]) => `${q} (${humanBytes(t)})`).join(' or ')}`
+    : e.weightsBytes > o.budgetBytes
+      ? least && least[1] < e.totalBytes
+        ? `no quantisation fits (${least[0]} needs ${humanBytes(least[1])}): it needs a machine with more memory`
+        : `the weights alone exceed the budget: it needs a machine with more memory`
+      : `try ${o.quant === 'int4' ? '' : 'int4, '}a shorter context or a smaller prefix cache`;
+  return (
+    `too large for the memory budget: needs ${humanBytes(e.totalBytes)} but the budget is ${humanBytes(o.budgetBytes)} ` +
+    `(weights ${humanBytes(e.weightsBytes)} at ${o.quant}, KV cache ${humanBytes(e.kvBytes)} for ${o.contextLength} tokens, ` +
+    `activations ${humanBytes(e.activationBytes)}, prefix cache ${humanBytes(e.prefixCacheBytes)}); ${hint}`
+  );
 }
 
 export function describeEstimate(e: MemoryEstimate): string {
