@@ -2,10 +2,10 @@
  * The fit check behind the `inspectModel` request: what loading a checkpoint would need (the same
  * estimate loadModel refuses on, runtime/memory.ts), the memory there is, and the execution
  * provider that would be chosen (the same probe). Reads config.json and the safetensors headers
- * only: no weights are read, nothing is built.
+ * only (or config.json alone, for an architecture params.ts can list): no weights are read, nothing is built.
  */
 import * as path from 'node:path';
-import { Checkpoint } from '../checkpoint/checkpoint.ts';
+import { closeModelFolder, openModelFolder } from '../model/folder.ts';
 import { humanBytes, modelFacts } from '../model/info.ts';
 import { specFromConfig } from '../model/spec.ts';
 import type { InspectModelParams, InspectModelResult, Quant } from '../protocol/protocol.ts';
@@ -46,14 +46,15 @@ export async function inspectModel(p: InspectModelParams): Promise<InspectModelR
     throw new ParamError(`inspectModel: ${(e as Error).message}`);
   }
   const dir = path.resolve(p.model);
-  const ckpt = Checkpoint.open(dir);
+  // config.json alone is enough where the architecture can be sized from it (DeepSeek-V4).
+  const src = openModelFolder(dir);
   let result: Omit<InspectModelResult, 'provider' | 'providerAttempts' | 'message'>;
   try {
-    const spec = specFromConfig(ckpt.config, ckpt.configPath);
-    const facts = modelFacts(spec, ckpt);
+    const spec = specFromConfig(src.config, src.configPath);
+    const facts = modelFacts(spec, src);
     const contextLength = Math.min(p.contextLength ?? Math.min(spec.maxPositions, DEFAULT_CONTEXT_CAP), spec.maxPositions);
     const opts = { contextLength, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: p.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE };
-    const byQuant = Object.fromEntries(QUANTS.map((q) => [q, estimateMemory(spec, ckpt, { ...opts, quant: q })])) as Record<Quant, ReturnType<typeof estimateMemory>>;
+    const byQuant = Object.fromEntries(QUANTS.map((q) => [q, estimateMemory(spec, src, { ...opts, quant: q })])) as Record<Quant, ReturnType<typeof estimateMemory>>;
     const est = byQuant[quant];
     const available = p.memoryBudgetBytes ?? defaultMemoryBudget();
     result = {
@@ -68,9 +69,11 @@ export async function inspectModel(p: InspectModelParams): Promise<InspectModelR
       availableBytes: available,
       fits: est.totalBytes <= available,
       totalBytesByQuant: Object.fromEntries(QUANTS.map((q) => [q, byQuant[q].totalBytes])) as Record<Quant, number>,
+      weightsBytesByQuant: Object.fromEntries(QUANTS.map((q) => [q, byQuant[q].weightsBytes])) as Record<Quant, number>,
+      countedFrom: facts.countedFrom,
     };
   } finally {
-    ckpt.close();
+    closeModelFolder(src);
   }
   const probe = await probeProvider(providers);
   return { ...result, message: fitMessage(result, probe.provider), provider: probe.provider, providerAttempts: probe.attempts };

@@ -230,6 +230,10 @@ export interface InspectModelResult {
   providerAttempts: { provider: string; ok: boolean; reason?: string }[];
   /** totalBytes under each quantisation, to suggest one that fits. */
   totalBytesByQuant: Record<Quant, number>;
+  /** The weights alone under each quantisation, as built. */
+  weightsBytesByQuant?: Record<Quant, number>;
+  /** 'config': the folder has no weights (yet); the sizes come from config.json alone. */
+  countedFrom?: 'checkpoint' | 'config';
 }
 
 export const Initialize = new RequestType<InitializeParams, InitializeResult, unknown>('initialize');

@@ -8,7 +8,7 @@ import { Checkpoint } from '../checkpoint/checkpoint.ts';
 import { EngineInputError } from '../errors.ts';
 import { modelFacts } from '../model/info.ts';
 import { kvBytesPerToken, specFromConfig } from '../model/spec.ts';
-import { defaultMemoryBudget, describeEstimate, estimateMemory } from '../runtime/memory.ts';
+import { defaultMemoryBudget, describeEstimate, estimateMemory, refusalMessage } from '../runtime/memory.ts';
 import { loadModel, type LoadedModel } from '../runtime/load.ts';
 import { parseProviderList } from '../runtime/providers.ts';
 import { PrefixCache } from '../runtime/prefix-cache.ts';
@@ -104,14 +104,13 @@ export class Engine {
     try {
       const spec = specFromConfig(ckpt.config, ckpt.configPath);
       contextLength = Math.min(p.contextLength ?? Math.min(spec.maxPositions, DEFAULT_CONTEXT_CAP), spec.maxPositions);
-      const est = estimateMemory(spec, ckpt, { quant, contextLength, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: prefixBytes });
+      const opts = { contextLength, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: prefixBytes };
+      const est = estimateMemory(spec, ckpt, { quant, ...opts });
       const budget = p.memoryBudgetBytes ?? defaultMemoryBudget();
       estimateLine = describeEstimate(est);
       if (est.totalBytes > budget) {
-        throw new EngineInputError(
-          dir,
-          `too large for the memory budget: ${estimateLine} exceeds ${(budget / 1024 ** 3).toFixed(2)} GiB (try a shorter context, int8/int4, or a smaller prefix cache)`,
-        );
+        const byQuant = Object.fromEntries((['none', 'int8', 'int4'] as const).map((q) => [q, estimateMemory(spec, ckpt, { quant: q, ...opts }).totalBytes]));
+        throw new EngineInputError(dir, refusalMessage(est, { budgetBytes: budget, quant, contextLength, byQuant }));
       }
     } finally {
       ckpt.close();
