@@ -84,6 +84,7 @@ export function fitMessage(r: Pick<InspectModelResult, 'fits' | 'estimate' | 'av
   const e = r.estimate;
   const parts =
     `weights ${humanBytes(e.weightsBytes)} (${r.quant}), KV cache ${humanBytes(e.kvBytes)} for ${r.contextLength} tokens, ` +
+    (e.snapshotBytes ? `its snapshots ${humanBytes(e.snapshotBytes)}, ` : '') +
     `activations ${humanBytes(e.activationBytes)}, prefix cache ${humanBytes(e.prefixCacheBytes)}`;
   if (r.fits) return `fits: needs ${humanBytes(e.totalBytes)} of ${humanBytes(r.availableBytes)} available (${parts}), provider ${provider}`;
   const smaller = QUANTS.filter((q) => q !== r.quant && r.totalBytesByQuant[q] <= r.availableBytes && r.totalBytesByQuant[q] < e.totalBytes);

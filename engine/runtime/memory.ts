@@ -10,10 +10,15 @@ import type { Quant } from '../graph/linear.ts';
 import { humanBytes, isCheckpoint, kvCacheBytesAt, type ConfigOnly } from '../model/info.ts';
 import { archTensors, type ArchTensor } from '../model/params.ts';
 import type { ModelSpec } from '../model/spec.ts';
+import { v4CacheLayout } from '../model/deepseek-v4/graph.ts';
+import { MAX_SNAPSHOTS } from './compressed-state.ts';
+import { snapshotEvery } from './session.ts';
 
 export interface MemoryEstimate {
   weightsBytes: number;
   kvBytes: number;
+  /** DeepSeek-V4: the compressed cache's snapshots for trim/copy (compressed-state.ts); 0 otherwise. */
+  snapshotBytes: number;
   activationBytes: number;
   prefixCacheBytes: number;
   totalBytes: number;
@@ -29,9 +34,30 @@ export function estimateMemory(
 ): MemoryEstimate {
   const weights = weightsBytes(spec, src, opts.quant);
   const kv = kvCacheBytesAt(spec, opts.contextLength, 4);
+  const snapshots = snapshotBytes(spec, opts.contextLength);
   const activations = activationBytes(spec, opts.contextLength, opts.prefillChunk);
-  const total = weights + kv + activations + opts.prefixCacheBytes;
-  return { weightsBytes: weights, kvBytes: kv, activationBytes: activations, prefixCacheBytes: opts.prefixCacheBytes, totalBytes: total };
+  const total = weights + kv + snapshots + activations + opts.prefixCacheBytes;
+  return { weightsBytes: weights, kvBytes: kv, snapshotBytes: snapshots, activationBytes: activations, prefixCacheBytes: opts.prefixCacheBytes, totalBytes: total };
+}
+
+/**
+ * DeepSeek-V4's cache keeps a copy of its small parts (sliding window, pending and overlap rows, at
+ * their largest) every snapshotEvery positions, at most MAX_SNAPSHOTS of them, so trim and copy can
+ * restore any prefix (compressed-state.ts). At V4-Flash's size one copy is ~20 MiB: at 32K tokens
+ * the snapshots outweigh the cache itself.
+ */
+export function snapshotBytes(spec: ModelSpec, contextLength: number): number {
+  const v = spec.v4;
+  if (!v) return 0;
+  let floats = 0;
+  for (const c of v4CacheLayout(spec)) {
+    if (c.append) continue;
+    const layer = Number(/\.(\d+)$/.exec(c.past)![1]);
+    const m = v.compressRates[layer]!;
+    const rows = c.shape[2] === 'win' ? v.slidingWindow - 1 : c.shape[2] === 'pend' ? m - 1 : m;
+    floats += rows * (c.shape[3] as number);
+  }
+  return Math.min(Math.floor(contextLength / snapshotEvery()), MAX_SNAPSHOTS) * floats * 4;
 }
 
 /**
@@ -105,13 +131,14 @@ export function refusalMessage(e: MemoryEstimate, o: { budgetBytes: number; quan
   return (
     `too large for the memory budget: needs ${humanBytes(e.totalBytes)} but the budget is ${humanBytes(o.budgetBytes)} ` +
     `(weights ${humanBytes(e.weightsBytes)} at ${o.quant}, KV cache ${humanBytes(e.kvBytes)} for ${o.contextLength} tokens, ` +
+    (e.snapshotBytes ? `its snapshots ${humanBytes(e.snapshotBytes)}, ` : '') +
     `activations ${humanBytes(e.activationBytes)}, prefix cache ${humanBytes(e.prefixCacheBytes)}); ${hint}`
   );
 }
 
 export function describeEstimate(e: MemoryEstimate): string {
   return (
-    `weights ${humanBytes(e.weightsBytes)} + KV cache ${humanBytes(e.kvBytes)} + activations ${humanBytes(e.activationBytes)}` +
+    `weights ${humanBytes(e.weightsBytes)} + KV cache ${humanBytes(e.kvBytes)}${e.snapshotBytes ? ` + its snapshots ${humanBytes(e.snapshotBytes)}` : ''} + activations ${humanBytes(e.activationBytes)}` +
     ` + prefix cache ${humanBytes(e.prefixCacheBytes)} = ${humanBytes(e.totalBytes)}`
   );
 }

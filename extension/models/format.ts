@@ -118,6 +118,7 @@ export function fitVerdict(r: InspectModelResult): FitVerdict {
   const e = r.estimate;
   const breakdown =
     `Weights ${formatMemory(e.weightsBytes)} (${r.quant}), KV cache ${formatMemory(e.kvBytes)} for ${r.contextLength} tokens, ` +
+    (e.snapshotBytes ? `its snapshots for trimming ${formatMemory(e.snapshotBytes)}, ` : '') +
     `activations ${formatMemory(e.activationBytes)}, prefix cache ${formatMemory(e.prefixCacheBytes)}.`;
   if (r.fits) {
     return { fits: true, summary: `fits: needs ${formatMemory(e.totalBytes)} of ${formatMemory(r.availableBytes)} available, provider ${r.provider}`, detail: breakdown };
