@@ -2,7 +2,7 @@
  * The engine CLI: `npm run -s engine -- <command>`.
  *   generate  --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--max-tokens N] [--greedy] [--quant none|int8|int4] [--ep LIST] [--json]
  *   tokenize  --model DIR            JSON lines {"text": ...} on stdin -> {"ids": [...]} on stdout
- *   info      --model DIR [--ep LIST] [--quant Q] [--context N] [--json]   (config.json alone is enough for DeepSeek-V4)
+ *   info      --model DIR [--ep LIST] [--quant Q] [--context N] [--memory-budget SIZE] [--json]   (config.json alone is enough for DeepSeek-V4)
  *   fidelity  [--oracle DIR] [--quant none|int8|int4] [--ep LIST]
  *   serve     --model DIR [--port P] [--context N] [--quant ...] [--ep LIST]   OpenAI-compatible HTTP on 127.0.0.1
  *   download  <owner/name> [--dir D] [--revision R] [--hub-url U]   a model from the Hugging Face hub (token: $HF_TOKEN)
@@ -28,7 +28,7 @@ import { Engine } from '../service/engine.ts';
 import { DEFAULT_PREFERENCE, parseProviderList, probeProvider, type ProviderName } from '../runtime/providers.ts';
 import { Sampler } from '../runtime/sampler.ts';
 import { defaultMemoryBudget, describeEstimate, estimateMemory, refusalMessage, type MemoryEstimate } from '../runtime/memory.ts';
-import { gpuBudget, placeFromSpec } from '../runtime/placement.ts';
+import { gpuBudget, parseBytes, placeFromSpec } from '../runtime/placement.ts';
 import { closeModelFolder, openModelFolder, type ModelSource } from '../model/folder.ts';
 import { DEFAULT_CONTEXT_CAP, DEFAULT_PREFIX_CACHE } from '../models/inspect.ts';
 import { PREFILL_CHUNK } from '../service/generate.ts';
@@ -217,7 +217,15 @@ function tokensLabel(n: number): string {
 }
 
 async function cmdInfo(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { ...COMMON, context: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, options: { ...COMMON, context: { type: 'string' }, 'memory-budget': { type: 'string' } } });
+  let budget = defaultMemoryBudget();
+  if (values['memory-budget'] !== undefined) {
+    try {
+      budget = parseBytes(values['memory-budget']);
+    } catch (e) {
+      throw new UsageError(`--memory-budget: ${(e as Error).message}`);
+    }
+  }
   const src = openModelFolder(requireModel(values.model));
   try {
     const spec = specFromConfig(src.config, src.configPath);
@@ -230,10 +238,9 @@ async function cmdInfo(argv: string[]): Promise<void> {
     const opts = { contextLength: context, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: DEFAULT_PREFIX_CACHE };
     const byQuant = Object.fromEntries((['none', 'int8', 'int4'] as const).map((q) => [q, estimateMemory(spec, src, { ...opts, quant: q })])) as Record<Quant, MemoryEstimate>;
     const est = byQuant[quant];
-    const budget = defaultMemoryBudget();
     const fits = est.totalBytes <= budget;
     const memory = fits
-      ? `fits: needs ${humanBytes(est.totalBytes)} of ${humanBytes(budget)} (80% of this machine's memory; ${describeEstimate(est)})`
+      ? `fits: needs ${humanBytes(est.totalBytes)} of ${humanBytes(budget)}${values['memory-budget'] === undefined ? " (80% of this machine's memory)" : ''} (${describeEstimate(est)})`
       : `does not fit: ${refusalMessage(est, { budgetBytes: budget, quant, contextLength: context, byQuant: { none: byQuant.none.totalBytes, int8: byQuant.int8.totalBytes, int4: byQuant.int4.totalBytes } })}`;
     const experts = expertsLine(spec, src, quant, probe.provider, est.kvBytes);
     const result = {
