@@ -9,7 +9,7 @@ import { closeModelFolder, openModelFolder } from '../model/folder.ts';
 import { humanBytes, modelFacts } from '../model/info.ts';
 import { specFromConfig } from '../model/spec.ts';
 import type { InspectModelParams, InspectModelResult, Quant } from '../protocol/protocol.ts';
-import { defaultMemoryBudget, estimateMemory } from '../runtime/memory.ts';
+import { defaultMemoryBudget, estimateMemory, fitAdvice } from '../runtime/memory.ts';
 import { DEFAULT_PREFERENCE, parseProviderList, probeProvider } from '../runtime/providers.ts';
 import { PREFILL_CHUNK } from '../service/generate.ts';
 import { ParamError } from '../service/validate.ts';
@@ -87,9 +87,6 @@ export function fitMessage(r: Pick<InspectModelResult, 'fits' | 'estimate' | 'av
     (e.snapshotBytes ? `its snapshots ${humanBytes(e.snapshotBytes)}, ` : '') +
     `activations ${humanBytes(e.activationBytes)}, prefix cache ${humanBytes(e.prefixCacheBytes)}`;
   if (r.fits) return `fits: needs ${humanBytes(e.totalBytes)} of ${humanBytes(r.availableBytes)} available (${parts}), provider ${provider}`;
-  const smaller = QUANTS.filter((q) => q !== r.quant && r.totalBytesByQuant[q] <= r.availableBytes && r.totalBytesByQuant[q] < e.totalBytes);
-  const hint = smaller.length
-    ? `it fits with ${smaller.map((q) => `${q} (${humanBytes(r.totalBytesByQuant[q])})`).join(' or ')}`
-    : 'try int8/int4, a shorter context or a smaller prefix cache';
+  const hint = fitAdvice(e, { budgetBytes: r.availableBytes, quant: r.quant, byQuant: r.totalBytesByQuant });
   return `does not fit: needs ${humanBytes(e.totalBytes)} but ${humanBytes(r.availableBytes)} is available (${parts}); ${hint}`;
 }

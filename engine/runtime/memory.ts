@@ -118,22 +118,26 @@ export function defaultMemoryBudget(): number {
  * fit (another quantisation, from `byQuant`'s totals) or what to change.
  */
 export function refusalMessage(e: MemoryEstimate, o: { budgetBytes: number; quant: Quant; contextLength: number; byQuant?: Partial<Record<Quant, number>> }): string {
-  const others = (Object.entries(o.byQuant ?? {}) as [Quant, number][]).filter(([q]) => q !== o.quant);
-  const smaller = others.filter(([, t]) => t <= o.budgetBytes && t < e.totalBytes);
-  const least = others.reduce<[Quant, number] | null>((a, b) => (a && a[1] <= b[1] ? a : b), null);
-  const hint = smaller.length
-    ? `it fits with ${smaller.map(([q, t]) => `${q} (${humanBytes(t)})`).join(' or ')}`
-    : e.weightsBytes > o.budgetBytes
-      ? least && least[1] < e.totalBytes
-        ? `no quantisation fits (${least[0]} needs ${humanBytes(least[1])}): it needs a machine with more memory`
-        : `the weights alone exceed the budget: it needs a machine with more memory`
-      : `try ${o.quant === 'int4' ? '' : 'int4, '}a shorter context or a smaller prefix cache`;
   return (
     `too large for the memory budget: needs ${humanBytes(e.totalBytes)} but the budget is ${humanBytes(o.budgetBytes)} ` +
     `(weights ${humanBytes(e.weightsBytes)} at ${o.quant}, KV cache ${humanBytes(e.kvBytes)} for ${o.contextLength} tokens, ` +
     (e.snapshotBytes ? `its snapshots ${humanBytes(e.snapshotBytes)}, ` : '') +
-    `activations ${humanBytes(e.activationBytes)}, prefix cache ${humanBytes(e.prefixCacheBytes)}); ${hint}`
+    `activations ${humanBytes(e.activationBytes)}, prefix cache ${humanBytes(e.prefixCacheBytes)}); ${fitAdvice(e, o)}`
   );
+}
+
+/** What would make it fit: another quantisation (from `byQuant`'s totals), or what else to change. */
+export function fitAdvice(e: Pick<MemoryEstimate, 'weightsBytes' | 'totalBytes'>, o: { budgetBytes: number; quant: Quant; byQuant?: Partial<Record<Quant, number>> }): string {
+  const others = (Object.entries(o.byQuant ?? {}) as [Quant, number][]).filter(([q]) => q !== o.quant);
+  const smaller = others.filter(([, t]) => t <= o.budgetBytes && t < e.totalBytes);
+  const least = others.reduce<[Quant, number] | null>((a, b) => (a && a[1] <= b[1] ? a : b), null);
+  if (smaller.length) return `it fits with ${smaller.map(([q, t]) => `${q} (${humanBytes(t)})`).join(' or ')}`;
+  if (e.weightsBytes > o.budgetBytes) {
+    return least && least[1] < e.totalBytes
+      ? `no quantisation fits (${least[0]} needs ${humanBytes(least[1])}): it needs a machine with more memory`
+      : 'the weights alone exceed the budget: it needs a machine with more memory';
+  }
+  return `try ${o.quant === 'int4' ? '' : 'int4, '}a shorter context or a smaller prefix cache`;
 }
 
 export function describeEstimate(e: MemoryEstimate): string {
