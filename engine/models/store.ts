@@ -64,6 +64,29 @@ async function diskSize(p: string): Promise<number> {
   return total;
 }
 
+/** Parameter counts for the list; {} when they cannot be had cheaply (a config the engine refuses, no weights yet). */
+function countsOf(dir: string, files: Set<string>): Pick<StoredModel, 'parameters' | 'activeParameters'> {
+  try {
+    const configPath = path.join(dir, 'config.json');
+    const spec = specFromConfig(JSON.parse(fs.readFileSync(configPath, 'utf8')) as Record<string, unknown>, configPath);
+    const list = archTensors(spec);
+    if (list) {
+      const c = countParams(spec, list);
+      return { parameters: c.total, activeParameters: c.active };
+    }
+    if (![...files].some((f) => f.endsWith('.safetensors')) || [...files].some((f) => f.endsWith('.part'))) return {};
+    const ckpt = Checkpoint.open(dir);
+    try {
+      const c = countParams(spec, checkpointTensors(spec, ckpt));
+      return { parameters: c.total, activeParameters: c.active };
+    } finally {
+      ckpt.close();
+    }
+  } catch {
+    return {};
+  }
+}
+
 async function describe(dir: string, name: string): Promise<StoredModel> {
   const m: StoredModel = { name, path: dir, sizeBytes: await diskSize(dir), state: 'complete' };
   const files = new Set(await fs.promises.readdir(dir).catch(() => [] as string[]));
@@ -109,29 +132,6 @@ async function describe(dir: string, name: string): Promise<StoredModel> {
     m.problem = 'no .safetensors weights';
   }
   return m;
-}
-
-/** Parameter counts for the list; {} when they cannot be had cheaply (a config the engine refuses, no weights yet). */
-function countsOf(dir: string, files: Set<string>): Pick<StoredModel, 'parameters' | 'activeParameters'> {
-  try {
-    const configPath = path.join(dir, 'config.json');
-    const spec = specFromConfig(JSON.parse(fs.readFileSync(configPath, 'utf8')) as Record<string, unknown>, configPath);
-    const list = archTensors(spec);
-    if (list) {
-      const c = countParams(spec, list);
-      return { parameters: c.total, activeParameters: c.active };
-    }
-    if (![...files].some((f) => f.endsWith('.safetensors')) || [...files].some((f) => f.endsWith('.part'))) return {};
-    const ckpt = Checkpoint.open(dir);
-    try {
-      const c = countParams(spec, checkpointTensors(spec, ckpt));
-      return { parameters: c.total, activeParameters: c.active };
-    } finally {
-      ckpt.close();
-    }
-  } catch {
-    return {};
-  }
 }
 
 /** The models in `folder`, by name; an absent folder has none. */

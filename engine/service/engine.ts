@@ -104,12 +104,12 @@ export class Engine {
     try {
       const spec = specFromConfig(ckpt.config, ckpt.configPath);
       contextLength = Math.min(p.contextLength ?? Math.min(spec.maxPositions, DEFAULT_CONTEXT_CAP), spec.maxPositions);
-      const opts = { contextLength, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: prefixBytes };
-      const est = estimateMemory(spec, ckpt, { quant, ...opts });
+      const est = estimateMemory(spec, ckpt, { quant, contextLength, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: prefixBytes });
       const budget = p.memoryBudgetBytes ?? defaultMemoryBudget();
       estimateLine = describeEstimate(est);
       if (est.totalBytes > budget) {
-        const byQuant = Object.fromEntries((['none', 'int8', 'int4'] as const).map((q) => [q, estimateMemory(spec, ckpt, { quant: q, ...opts }).totalBytes]));
+        const at = (q: typeof quant) => estimateMemory(spec, ckpt, { quant: q, contextLength, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: prefixBytes }).totalBytes;
+        const byQuant = { none: at('none'), int8: at('int8'), int4: at('int4') };
         throw new EngineInputError(dir, refusalMessage(est, { budgetBytes: budget, quant, contextLength, byQuant }));
       }
     } finally {
