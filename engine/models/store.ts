@@ -3,11 +3,11 @@
  * carry a manifest, see manifest.ts; a checkpoint copied in by hand works too). Lists them with
  * their state and size, and removes one, never anything outside the folder. No 'vscode' import.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Checkpoint } from '../checkpoint/checkpoint.ts';
 import { archTensors, checkpointTensors, countParams } from '../model/params.ts';
 import { specFromConfig } from '../model/spec.ts';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { readManifest } from './manifest.ts';
 
 export type ModelState = 'complete' | 'partial' | 'invalid';
