@@ -8,7 +8,7 @@ import type { Checkpoint } from '../checkpoint/checkpoint.ts';
 import { EngineInputError } from '../errors.ts';
 import type { Quant } from '../graph/linear.ts';
 import { humanBytes, isCheckpoint, kvCacheBytesAt, type ConfigOnly } from '../model/info.ts';
-import { archTensors, type ArchTensor } from '../model/params.ts';
+import { archTensors, checkpointTensors, type ArchTensor } from '../model/params.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { v4CacheLayout } from '../model/deepseek-v4/graph.ts';
 import { MAX_SNAPSHOTS } from './compressed-state.ts';
@@ -61,29 +61,28 @@ export function snapshotBytes(spec: ModelSpec, contextLength: number): number {
 }
 
 /**
- * The weights as built at `quant`. Where the architecture's tensors are known from config.json
- * (params.ts) they are sized as the graph builds them; otherwise from the checkpoint's tensors:
- * norms and embeddings stay float32, matrices are quantised.
+ * The weights as built at `quant`: the checkpoint's tensors when there is one, else the
+ * architecture's (params.ts, from config.json alone). A tensor the architecture lists is sized as
+ * its graph builds it (float32, int64 or quantised); any other by shape: norms and embeddings stay
+ * float32, matrices are quantised.
  */
 export function weightsBytes(spec: ModelSpec, src: Checkpoint | ConfigOnly, quant: Quant): number {
   const list = archTensors(spec);
-  if (list) return list.reduce((a, t) => a + builtBytes(t, quant), 0);
   if (!isCheckpoint(src)) {
-    throw new EngineInputError(src.configPath, `no weights beside it: model_type ${spec.modelType} can be sized only from its *.safetensors`);
+    if (!list) throw new EngineInputError(src.configPath, `no weights beside it: model_type ${spec.modelType} can be sized only from its *.safetensors`);
+    return list.reduce((a, t) => a + builtBytes(t, quant), 0);
   }
+  const known = new Map((list ?? []).map((t) => [t.name, t]));
   let weights = 0;
-  for (const name of src.names()) {
-    if (name.endsWith('_scale_inv')) continue;
-    const m = /^model\.layers\.(\d+)\./.exec(name);
-    if (m && Number(m[1]) >= spec.layers) continue;
-    const n = src.info(name).shape.reduce((a, b) => a * b, 1);
-    const quantised = name !== 'model.embed_tokens.weight' && src.info(name).shape.length === 2;
-    weights += n * (quantised ? BYTES_PER_WEIGHT[quant] : 4);
+  for (const t of checkpointTensors(spec, src)) {
+    const a = known.get(t.name);
+    const quantised = a ? a.quantised : t.name !== 'model.embed_tokens.weight' && t.shape.length === 2;
+    weights += builtBytes({ shape: t.shape, quantised, int64: a?.int64 }, quant);
   }
   return weights;
 }
 
-function builtBytes(t: ArchTensor, quant: Quant): number {
+function builtBytes(t: Pick<ArchTensor, 'shape' | 'quantised' | 'int64'>, quant: Quant): number {
   const n = t.shape.reduce((a, b) => a * b, 1);
   return n * (t.int64 ? 8 : t.quantised ? BYTES_PER_WEIGHT[quant] : 4);
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Checkpoint } from '../../../engine/checkpoint/checkpoint.ts';
 import { kvCacheBytesAt, modelFacts } from '../../../engine/model/info.ts';
 import { v4Tensors } from '../../../engine/model/params.ts';
 import { specFromConfig, type ModelSpec } from '../../../engine/model/spec.ts';
@@ -88,6 +89,20 @@ describe('V4-Flash sized from config.json alone', () => {
     assert.ok(int4 < int8 && int8 < weightsBytes(flashSpec, flash, 'none'));
     // Mostly int4 experts (0.64 bytes a weight); the float32 embedding, routers and mHC keep it above params * 0.64.
     assert.ok(int4 > params * 0.64 && int4 < params * 0.7, `int4 ${int4 / GiB} GiB`);
+  });
+
+  test('a V4 checkpoint\'s own tensors size the same weights as its config.json alone (float32 and the FP8/FP4 layout)', () => {
+    for (const name of ['deepseek_v4', 'deepseek_v4_fp8']) {
+      const ckpt = Checkpoint.open(path.join(sharedDir(), 'oracle-v4', name));
+      try {
+        const spec = specFromConfig(ckpt.config, ckpt.configPath);
+        for (const q of ['none', 'int8', 'int4'] as const) {
+          assert.equal(weightsBytes(spec, ckpt, q), weightsBytes(spec, { config: ckpt.config, configPath: ckpt.configPath }, q), `${name} ${q}`);
+        }
+      } finally {
+        ckpt.close();
+      }
+    }
   });
 
   test('KV cache at 128K and 1M tokens: a few GB, and per token at 128K the average', () => {
