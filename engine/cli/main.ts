@@ -240,7 +240,7 @@ async function cmdInfo(argv: string[]): Promise<void> {
     const est = byQuant[quant];
     const fits = est.totalBytes <= budget;
     const memory = fits
-      ? `fits: needs ${humanBytes(est.totalBytes)} of ${humanBytes(budget)}${values['memory-budget'] === undefined ? " (80% of this machine's memory)" : ''} (${describeEstimate(est)})`
+      ? `fits: needs ${humanBytes(est.totalBytes)} of ${humanBytes(budget)}${values['memory-budget'] === undefined ? ", 80% of this machine's memory" : ''} (${describeEstimate(est)})`
       : `does not fit: ${refusalMessage(est, { budgetBytes: budget, quant, contextLength: context, byQuant: { none: byQuant.none.totalBytes, int8: byQuant.int8.totalBytes, int4: byQuant.int4.totalBytes } })}`;
     const experts = expertsLine(spec, src, quant, probe.provider, est.kvBytes);
     const result = {
