@@ -10,8 +10,9 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string }> = {
   },
   tokenize: { usage: 'tokenize --model DIR', about: 'JSON lines {"text": ...} on stdin -> {"ids": [...]} on stdout (no special tokens added)' },
   info: {
-    usage: 'info --model DIR [--ep LIST] [--quant none|int8|int4] [--json]',
-    about: 'architecture, parameters (total / active), KV bytes per token, the execution provider, and where the routed experts would run; from config.json alone',
+    usage: 'info --model DIR [--ep LIST] [--quant none|int8|int4] [--context N] [--memory-budget SIZE] [--json]',
+    about:
+      'architecture, parameters (total / active), KV bytes per token and the cache at 128K / 1M tokens, weights per quantisation, the fit at --context N (default the model\'s, capped at 32768) in --memory-budget SIZE (default 80% of this machine\'s memory), the execution provider, and where the routed experts would run; from config.json alone (a folder holding only config.json is enough for DeepSeek-V4)',
   },
   fidelity: {
     usage: 'fidelity [--oracle DIR] [--quant none|int8|int4] [--ep LIST] [--tolerance X]',

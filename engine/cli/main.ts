@@ -2,7 +2,7 @@
  * The engine CLI: `npm run -s engine -- <command>`.
  *   generate  --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--max-tokens N] [--greedy] [--quant none|int8|int4] [--ep LIST] [--json]
  *   tokenize  --model DIR            JSON lines {"text": ...} on stdin -> {"ids": [...]} on stdout
- *   info      --model DIR [--ep LIST] [--json]
+ *   info      --model DIR [--ep LIST] [--quant Q] [--context N] [--memory-budget SIZE] [--json]   (config.json alone is enough for DeepSeek-V4)
  *   fidelity  [--oracle DIR] [--quant none|int8|int4] [--ep LIST]
  *   serve     --model DIR [--port P] [--context N] [--quant ...] [--ep LIST] [--no-suffix]   OpenAI-compatible HTTP on 127.0.0.1
  *   download  <owner/name> [--dir D] [--revision R] [--hub-url U]   a model from the Hugging Face hub (token: $HF_TOKEN)
@@ -21,14 +21,17 @@ import { humanBytes, humanCount, modelFacts } from '../model/info.ts';
 import { downloadModel } from '../models/download.ts';
 import { describeProgress, formatSize } from '../models/format.ts';
 import { listModels } from '../models/store.ts';
-import { specFromConfig } from '../model/spec.ts';
+import { specFromConfig, type ModelSpec } from '../model/spec.ts';
 import { loadModel } from '../runtime/load.ts';
 import { startOpenAIServer } from '../http/openai.ts';
 import { Engine } from '../service/engine.ts';
 import { DEFAULT_PREFERENCE, parseProviderList, probeProvider, type ProviderName } from '../runtime/providers.ts';
 import { Sampler } from '../runtime/sampler.ts';
-import { BYTES_PER_WEIGHT } from '../runtime/memory.ts';
-import { gpuBudget, placeLayers } from '../runtime/placement.ts';
+import { defaultMemoryBudget, describeEstimate, estimateMemory, refusalMessage, type MemoryEstimate } from '../runtime/memory.ts';
+import { gpuBudget, parseBytes, placeFromSpec } from '../runtime/placement.ts';
+import { closeModelFolder, openModelFolder, type ModelSource } from '../model/folder.ts';
+import { DEFAULT_CONTEXT_CAP, DEFAULT_PREFIX_CACHE } from '../models/inspect.ts';
+import { PREFILL_CHUNK } from '../service/generate.ts';
 import { defaultExpertMode, expertModeFromEnv } from '../runtime/experts.ts';
 import { COMMAND_HELP, commandHelp, generalHelp, wantsHelp } from './help.ts';
 import { StreamDecoder } from '../tokenizer/stream-decoder.ts';
@@ -194,9 +197,8 @@ async function cmdTokenize(argv: string[]): Promise<void> {
 }
 
 /** Where the routed experts would run, from config.json alone (sizes estimated at `quant`). */
-function expertsLine(spec: ReturnType<typeof specFromConfig>, totalParams: number, quant: Quant, provider: ProviderName): string {
-  const moe = spec.moe;
-  if (!moe) return 'none (dense model)';
+function expertsLine(spec: ModelSpec, src: ModelSource, quant: Quant, provider: ProviderName, kvBytes: number): string {
+  if (!spec.moe) return 'none (dense model)';
   if (provider === 'cpu') {
     const mode = expertModeFromEnv() ?? defaultExpertMode(quant);
     return mode === 'dispatch'
@@ -204,42 +206,80 @@ function expertsLine(spec: ReturnType<typeof specFromConfig>, totalParams: numbe
       : `on the CPU, in the fused kernel at ${quant} (SWITCHYARD_EXPERTS=dispatch: one session per expert)`;
   }
   if (quant === 'none') return `on the CPU (float32: ${provider} has no float MoE kernel; int8/int4 put them on the GPU)`;
-  const per = BYTES_PER_WEIGHT[quant];
-  const cuts = spec.layerKinds.flatMap((k, layer) => (k === 'moe' ? [{ layer, bytes: moe.experts * 3 * moe.intermediate * spec.hidden * per }] : []));
-  return `${placeLayers(cuts, totalParams * per, gpuBudget()).placement.summary.replace(/^routed experts /, '')} (estimated at ${quant})`;
+  return `${placeFromSpec(spec, src, quant, gpuBudget(), kvBytes).summary.replace(/^routed experts /, '')} (estimated at ${quant})`;
+}
+
+/** "128K" / "1M" for round context lengths. */
+function tokensLabel(n: number): string {
+  if (n % (1 << 20) === 0) return `${n >> 20}M`;
+  if (n % 1024 === 0) return `${n >> 10}K`;
+  return String(n);
 }
 
 async function cmdInfo(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { ...COMMON } });
-  const ckpt = Checkpoint.open(requireModel(values.model));
+  const { values } = parseArgs({ args: argv, options: { ...COMMON, context: { type: 'string' }, 'memory-budget': { type: 'string' } } });
+  let budget = defaultMemoryBudget();
+  if (values['memory-budget'] !== undefined) {
+    try {
+      budget = parseBytes(values['memory-budget']);
+    } catch (e) {
+      throw new UsageError(`--memory-budget: ${(e as Error).message}`);
+    }
+  }
+  const src = openModelFolder(requireModel(values.model));
   try {
-    const spec = specFromConfig(ckpt.config, ckpt.configPath);
-    const facts = modelFacts(spec, ckpt);
-    const probe = await probeProvider(providersOf(values.ep));
+    const spec = specFromConfig(src.config, src.configPath);
+    const facts = modelFacts(spec, src);
     const quant = quantOf(values.quant === 'none' && !argv.includes('--quant') ? 'int8' : values.quant);
-    const experts = expertsLine(spec, facts.totalParams, quant, probe.provider);
-    const result = { ...facts, executionProvider: probe.provider, providerAttempts: probe.attempts, contextLength: spec.maxPositions, routedExperts: experts };
+    const context = values.context !== undefined ? Number(values.context) : Math.min(spec.maxPositions, DEFAULT_CONTEXT_CAP);
+    if (!Number.isInteger(context) || context < 16) throw new UsageError(`--context must be an integer >= 16 (got '${values.context}')`);
+    if (context > spec.maxPositions) throw new UsageError(`--context ${context} exceeds the model's context of ${spec.maxPositions} (max_position_embeddings)`);
+    const probe = await probeProvider(providersOf(values.ep));
+    const opts = { contextLength: context, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: DEFAULT_PREFIX_CACHE };
+    const byQuant = Object.fromEntries((['none', 'int8', 'int4'] as const).map((q) => [q, estimateMemory(spec, src, { ...opts, quant: q })])) as Record<Quant, MemoryEstimate>;
+    const est = byQuant[quant];
+    const fits = est.totalBytes <= budget;
+    const memory = fits
+      ? `fits: needs ${humanBytes(est.totalBytes)} of ${humanBytes(budget)}${values['memory-budget'] === undefined ? ", 80% of this machine's memory" : ''} (${describeEstimate(est)})`
+      : `does not fit: ${refusalMessage(est, { budgetBytes: budget, quant, contextLength: context, byQuant: { none: byQuant.none.totalBytes, int8: byQuant.int8.totalBytes, int4: byQuant.int4.totalBytes } })}`;
+    const experts = expertsLine(spec, src, quant, probe.provider, est.kvBytes);
+    const result = {
+      ...facts,
+      executionProvider: probe.provider,
+      providerAttempts: probe.attempts,
+      contextLength: spec.maxPositions,
+      weightsBytesByQuant: { none: byQuant.none.weightsBytes, int8: byQuant.int8.weightsBytes, int4: byQuant.int4.weightsBytes },
+      memory: { quant, contextLength: context, estimate: est, budgetBytes: budget, fits, message: memory },
+      routedExperts: experts,
+    };
     if (values.json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       return;
     }
+    const v4 = spec.attention.kind === 'v4';
     const lines = [
       `architecture        ${facts.architecture} (model_type ${facts.modelType})`,
       `attention           ${facts.attention}`,
       `layers              ${facts.layers} (${facts.moeLayers} MoE)`,
       facts.experts ? `experts             ${facts.experts} routed, ${facts.expertsPerToken} per token` : `experts             none (dense)`,
-      `parameters          ${humanCount(facts.totalParams)} total, ${humanCount(facts.activeParams)} active per token`,
+      `parameters          ${humanCount(facts.totalParams)} total, ${humanCount(facts.activeParams)} active per token` +
+        (facts.activeParamsExclEmbedding !== facts.activeParams ? ` (${humanCount(facts.activeParamsExclEmbedding)} without the embedding table)` : '') +
+        (facts.countedFrom === 'config' ? '; counted from config.json' : ''),
       `KV cache per token  ${humanBytes(facts.kvBytesPerTokenFp16)} fp16 / ${humanBytes(facts.kvBytesPerTokenFp32)} fp32` +
-        (spec.attention.kind === 'mla' ? ` (full K/V would be ${humanBytes(facts.fullKvBytesPerTokenFp16)} fp16)` : ''),
+        (spec.attention.kind === 'mla' ? ` (full K/V would be ${humanBytes(facts.fullKvBytesPerTokenFp16)} fp16)` : '') +
+        (v4 ? ` (average at 128K tokens: a sliding window plus compressed entries; full K/V would be ${humanBytes(facts.fullKvBytesPerTokenFp16)} fp16)` : ''),
+      `KV cache at         ${facts.kvCacheAt.map((k) => `${tokensLabel(k.tokens)} tokens ${humanBytes(k.fp16Bytes)} fp16 / ${humanBytes(k.fp32Bytes)} fp32`).join('; ')}`,
       `context length      ${spec.maxPositions}`,
       `dtype               ${facts.dtype}`,
+      `weights as built    ${(['none', 'int8', 'int4'] as const).map((q) => `${q === 'none' ? 'float32' : q} ${humanBytes(byQuant[q].weightsBytes)}`).join(' / ')}`,
+      `fit check           at ${quant}, ${context} tokens: ${memory}`,
       `execution provider  ${probe.provider}` +
         (probe.attempts.some((a) => !a.ok) ? ` (skipped: ${probe.attempts.filter((a) => !a.ok).map((a) => `${a.provider}: ${a.reason}`).join('; ')})` : ''),
       `routed experts      ${experts}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
-    ckpt.close();
+    closeModelFolder(src);
   }
 }
 

@@ -1,9 +1,22 @@
 /**
  * Model facts for `info` and memory estimates: parameter counts (total and active per token)
- * from the checkpoint's tensor shapes, KV bytes per token from the spec.
+ * from the checkpoint's tensor shapes, or from the architecture when only config.json is there
+ * (params.ts); KV bytes per token and the cache at a given length from the spec.
  */
 import type { Checkpoint } from '../checkpoint/checkpoint.ts';
+import { EngineInputError } from '../errors.ts';
+import { v4CacheFloatsAt } from './deepseek-v4/config.ts';
+import { archTensors, checkpointTensors, countParams } from './params.ts';
 import { fullKvBytesPerToken, kvBytesPerToken, type ModelSpec } from './spec.ts';
+
+/** A folder holding only config.json (e.g. to size a model before downloading its weights). */
+export interface ConfigOnly {
+  config: Record<string, unknown>;
+  configPath: string;
+}
+
+/** Context lengths `info` shows the cache size at. */
+export const KV_REPORT_TOKENS = [131072, 1048576] as const;
 
 export interface ModelFacts {
   modelType: string;
@@ -15,27 +28,52 @@ export interface ModelFacts {
   expertsPerToken: number | null;
   totalParams: number;
   activeParams: number;
+  /** activeParams less the input embedding table (a token reads one row of it). */
+  activeParamsExclEmbedding: number;
+  /** 'checkpoint': counted from the safetensors headers; 'config': from the architecture alone. */
+  countedFrom: 'checkpoint' | 'config';
   kvBytesPerTokenFp16: number;
   kvBytesPerTokenFp32: number;
   fullKvBytesPerTokenFp16: number;
+  /** The cache of one sequence at each of KV_REPORT_TOKENS (capped at the model's context), fp16 and fp32. */
+  kvCacheAt: { tokens: number; fp16Bytes: number; fp32Bytes: number }[];
   dtype: string;
 }
 
-export function modelFacts(spec: ModelSpec, ckpt: Checkpoint): ModelFacts {
-  let total = 0;
-  let routed = 0;
-  const layerRe = /^model\.layers\.(\d+)\./;
-  for (const name of ckpt.names()) {
-    if (name.endsWith('_scale_inv')) continue;
-    const m = layerRe.exec(name);
-    if (m && Number(m[1]) >= spec.layers) continue; // e.g. DeepSeek-V3's multi-token-prediction layer
-    const n = ckpt.info(name).shape.reduce((a, b) => a * b, 1);
-    total += n;
-    if (/\.experts\.\d+\./.test(name)) routed += n;
+/** Bytes of one sequence's KV cache at `tokens` positions (DeepSeek-V4's is not linear in tokens). */
+export function kvCacheBytesAt(spec: ModelSpec, tokens: number, elementBytes = 4): number {
+  if (spec.attention.kind === 'v4') return v4CacheFloatsAt(spec.v4!, tokens) * elementBytes;
+  return kvBytesPerToken(spec, elementBytes) * tokens;
+}
+
+/** Parameter counts from the checkpoint's tensors, or from the architecture for a config-only folder. */
+export function paramCounts(spec: ModelSpec, src: Checkpoint | ConfigOnly): ReturnType<typeof countParams> & { countedFrom: 'checkpoint' | 'config' } {
+  if (isCheckpoint(src)) return { ...countParams(spec, checkpointTensors(spec, src)), countedFrom: 'checkpoint' };
+  const list = archTensors(spec);
+  if (!list) {
+    throw new EngineInputError(
+      src.configPath,
+      `no weights beside it: parameters can be counted from config.json alone only for DeepSeek-V4 so far (model_type ${spec.modelType} needs its *.safetensors)`,
+    );
   }
+  return { ...countParams(spec, list), countedFrom: 'config' };
+}
+
+/** KV_REPORT_TOKENS within the model's context, or the context itself when it is shorter than all. */
+function reportLengths(maxPositions: number): number[] {
+  const within = KV_REPORT_TOKENS.filter((n) => n <= maxPositions);
+  return within.length ? within : [maxPositions];
+}
+
+export function isCheckpoint(src: Checkpoint | ConfigOnly): src is Checkpoint {
+  return typeof (src as Checkpoint).names === 'function';
+}
+
+export function modelFacts(spec: ModelSpec, src: Checkpoint | ConfigOnly): ModelFacts {
+  const counts = paramCounts(spec, src);
   const m = spec.moe;
-  const active = m ? total - routed + (routed * m.topK) / m.experts : total;
-  const archs = ckpt.config.architectures;
+  const embedding = spec.tieEmbeddings ? 0 : spec.vocab * spec.hidden;
+  const archs = src.config.architectures;
   return {
     modelType: spec.modelType,
     architecture: Array.isArray(archs) ? String(archs[0]) : spec.modelType,
@@ -51,12 +89,19 @@ export function modelFacts(spec: ModelSpec, ckpt: Checkpoint): ModelFacts {
     moeLayers: spec.layerKinds.filter((k) => k === 'moe').length,
     experts: m?.experts ?? null,
     expertsPerToken: m?.topK ?? null,
-    totalParams: total,
-    activeParams: Math.round(active),
+    totalParams: counts.total,
+    activeParams: counts.active,
+    activeParamsExclEmbedding: counts.active - embedding,
+    countedFrom: counts.countedFrom,
     kvBytesPerTokenFp16: kvBytesPerToken(spec, 2),
     kvBytesPerTokenFp32: kvBytesPerToken(spec, 4),
     fullKvBytesPerTokenFp16: fullKvBytesPerToken(spec, 2),
-    dtype: ckpt.dtypeSummary(),
+    kvCacheAt: reportLengths(spec.maxPositions).map((tokens) => ({
+      tokens,
+      fp16Bytes: kvCacheBytesAt(spec, tokens, 2),
+      fp32Bytes: kvCacheBytesAt(spec, tokens, 4),
+    })),
+    dtype: isCheckpoint(src) ? src.dtypeSummary() : `${spec.torchDtype} (config.json only: no weights here)`,
   };
 }
 

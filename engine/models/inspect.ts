@@ -2,21 +2,21 @@
  * The fit check behind the `inspectModel` request: what loading a checkpoint would need (the same
  * estimate loadModel refuses on, runtime/memory.ts), the memory there is, and the execution
  * provider that would be chosen (the same probe). Reads config.json and the safetensors headers
- * only: no weights are read, nothing is built.
+ * only (or config.json alone, for an architecture params.ts can list): no weights are read, nothing is built.
  */
 import * as path from 'node:path';
-import { Checkpoint } from '../checkpoint/checkpoint.ts';
+import { closeModelFolder, openModelFolder } from '../model/folder.ts';
 import { humanBytes, modelFacts } from '../model/info.ts';
 import { specFromConfig } from '../model/spec.ts';
 import type { InspectModelParams, InspectModelResult, Quant } from '../protocol/protocol.ts';
-import { defaultMemoryBudget, estimateMemory } from '../runtime/memory.ts';
+import { defaultMemoryBudget, estimateMemory, fitAdvice } from '../runtime/memory.ts';
 import { DEFAULT_PREFERENCE, parseProviderList, probeProvider } from '../runtime/providers.ts';
 import { PREFILL_CHUNK } from '../service/generate.ts';
 import { ParamError } from '../service/validate.ts';
 
 /** loadModel's defaults (engine/service/engine.ts), so the check predicts what loading will do. */
-const DEFAULT_CONTEXT_CAP = 32768;
-const DEFAULT_PREFIX_CACHE = 1024 ** 3;
+export const DEFAULT_CONTEXT_CAP = 32768;
+export const DEFAULT_PREFIX_CACHE = 1024 ** 3;
 const QUANTS: readonly Quant[] = ['none', 'int8', 'int4'];
 
 function checkParams(p: unknown): asserts p is InspectModelParams {
@@ -46,14 +46,15 @@ export async function inspectModel(p: InspectModelParams): Promise<InspectModelR
     throw new ParamError(`inspectModel: ${(e as Error).message}`);
   }
   const dir = path.resolve(p.model);
-  const ckpt = Checkpoint.open(dir);
+  // config.json alone is enough where the architecture can be sized from it (DeepSeek-V4).
+  const src = openModelFolder(dir);
   let result: Omit<InspectModelResult, 'provider' | 'providerAttempts' | 'message'>;
   try {
-    const spec = specFromConfig(ckpt.config, ckpt.configPath);
-    const facts = modelFacts(spec, ckpt);
+    const spec = specFromConfig(src.config, src.configPath);
+    const facts = modelFacts(spec, src);
     const contextLength = Math.min(p.contextLength ?? Math.min(spec.maxPositions, DEFAULT_CONTEXT_CAP), spec.maxPositions);
     const opts = { contextLength, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: p.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE };
-    const byQuant = Object.fromEntries(QUANTS.map((q) => [q, estimateMemory(spec, ckpt, { ...opts, quant: q })])) as Record<Quant, ReturnType<typeof estimateMemory>>;
+    const byQuant = Object.fromEntries(QUANTS.map((q) => [q, estimateMemory(spec, src, { ...opts, quant: q })])) as Record<Quant, ReturnType<typeof estimateMemory>>;
     const est = byQuant[quant];
     const available = p.memoryBudgetBytes ?? defaultMemoryBudget();
     result = {
@@ -68,9 +69,11 @@ export async function inspectModel(p: InspectModelParams): Promise<InspectModelR
       availableBytes: available,
       fits: est.totalBytes <= available,
       totalBytesByQuant: Object.fromEntries(QUANTS.map((q) => [q, byQuant[q].totalBytes])) as Record<Quant, number>,
+      weightsBytesByQuant: Object.fromEntries(QUANTS.map((q) => [q, byQuant[q].weightsBytes])) as Record<Quant, number>,
+      countedFrom: facts.countedFrom,
     };
   } finally {
-    ckpt.close();
+    closeModelFolder(src);
   }
   const probe = await probeProvider(providers);
   return { ...result, message: fitMessage(result, probe.provider), provider: probe.provider, providerAttempts: probe.attempts };
@@ -81,11 +84,9 @@ export function fitMessage(r: Pick<InspectModelResult, 'fits' | 'estimate' | 'av
   const e = r.estimate;
   const parts =
     `weights ${humanBytes(e.weightsBytes)} (${r.quant}), KV cache ${humanBytes(e.kvBytes)} for ${r.contextLength} tokens, ` +
+    (e.snapshotBytes ? `its snapshots ${humanBytes(e.snapshotBytes)}, ` : '') +
     `activations ${humanBytes(e.activationBytes)}, prefix cache ${humanBytes(e.prefixCacheBytes)}`;
   if (r.fits) return `fits: needs ${humanBytes(e.totalBytes)} of ${humanBytes(r.availableBytes)} available (${parts}), provider ${provider}`;
-  const smaller = QUANTS.filter((q) => q !== r.quant && r.totalBytesByQuant[q] <= r.availableBytes && r.totalBytesByQuant[q] < e.totalBytes);
-  const hint = smaller.length
-    ? `it fits with ${smaller.map((q) => `${q} (${humanBytes(r.totalBytesByQuant[q])})`).join(' or ')}`
-    : 'try int8/int4, a shorter context or a smaller prefix cache';
+  const hint = fitAdvice(e, { budgetBytes: r.availableBytes, quant: r.quant, byQuant: r.totalBytesByQuant });
   return `does not fit: needs ${humanBytes(e.totalBytes)} but ${humanBytes(r.availableBytes)} is available (${parts}); ${hint}`;
 }

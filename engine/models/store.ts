@@ -3,6 +3,9 @@
  * carry a manifest, see manifest.ts; a checkpoint copied in by hand works too). Lists them with
  * their state and size, and removes one, never anything outside the folder. No 'vscode' import.
  */
+import { Checkpoint } from '../checkpoint/checkpoint.ts';
+import { archTensors, checkpointTensors, countParams } from '../model/params.ts';
+import { specFromConfig } from '../model/spec.ts';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MANIFEST_FILE, readManifest } from './manifest.ts';
@@ -26,6 +29,9 @@ export interface StoredModel {
   /** config.json's architectures[0] and model_type, when readable. */
   architecture?: string;
   modelType?: string;
+  /** Total parameters and those active per token: from config.json alone where the architecture allows (DeepSeek-V4), else from a complete checkpoint's headers. */
+  parameters?: number;
+  activeParameters?: number;
 }
 
 export class ModelStoreError extends Error {
@@ -58,6 +64,29 @@ async function diskSize(p: string): Promise<number> {
   return total;
 }
 
+/** Parameter counts for the list; {} when they cannot be had cheaply (a config the engine refuses, no weights yet). */
+function countsOf(dir: string, files: Set<string>): Pick<StoredModel, 'parameters' | 'activeParameters'> {
+  try {
+    const configPath = path.join(dir, 'config.json');
+    const spec = specFromConfig(JSON.parse(fs.readFileSync(configPath, 'utf8')) as Record<string, unknown>, configPath);
+    const list = archTensors(spec);
+    if (list) {
+      const c = countParams(spec, list);
+      return { parameters: c.total, activeParameters: c.active };
+    }
+    if (![...files].some((f) => f.endsWith('.safetensors')) || [...files].some((f) => f.endsWith('.part'))) return {};
+    const ckpt = Checkpoint.open(dir);
+    try {
+      const c = countParams(spec, checkpointTensors(spec, ckpt));
+      return { parameters: c.total, activeParameters: c.active };
+    } finally {
+      ckpt.close();
+    }
+  } catch {
+    return {};
+  }
+}
+
 async function describe(dir: string, name: string): Promise<StoredModel> {
   const m: StoredModel = { name, path: dir, sizeBytes: await diskSize(dir), state: 'complete' };
   const files = new Set(await fs.promises.readdir(dir).catch(() => [] as string[]));
@@ -78,6 +107,7 @@ async function describe(dir: string, name: string): Promise<StoredModel> {
     }
   }
   const parts = [...files].filter((f) => f.endsWith('.part'));
+  if (m.modelType) Object.assign(m, countsOf(dir, files));
   if (manifest && !manifest.complete) {
     m.state = 'partial';
     m.problem = `the download of ${manifest.repo} has not finished: download it again to resume`;

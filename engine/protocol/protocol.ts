@@ -251,7 +251,8 @@ export interface InspectModelResult {
   quant: Quant;
   contextLength: number;
   /** What loadModel would need with these settings (it refuses when totalBytes > availableBytes). */
-  estimate: { weightsBytes: number; kvBytes: number; activationBytes: number; prefixCacheBytes: number; totalBytes: number };
+  /** snapshotBytes: DeepSeek-V4's cache snapshots for trim/copy (0 for other models). */
+  estimate: { weightsBytes: number; kvBytes: number; snapshotBytes?: number; activationBytes: number; prefixCacheBytes: number; totalBytes: number };
   availableBytes: number;
   fits: boolean;
   /** One line: "needs 12.30 GiB of 31.00 GiB available ..., provider cuda", or why it does not fit and what would. */
@@ -261,6 +262,10 @@ export interface InspectModelResult {
   providerAttempts: { provider: string; ok: boolean; reason?: string }[];
   /** totalBytes under each quantisation, to suggest one that fits. */
   totalBytesByQuant: Record<Quant, number>;
+  /** The weights alone under each quantisation, as built. */
+  weightsBytesByQuant?: Record<Quant, number>;
+  /** 'config': the folder has no weights (yet); the sizes come from config.json alone. */
+  countedFrom?: 'checkpoint' | 'config';
 }
 
 export const Initialize = new RequestType<InitializeParams, InitializeResult, unknown>('initialize');

@@ -25,7 +25,7 @@ interface Snapshot {
 export type Refill = (state: CompressedKvState, ids: number[]) => Promise<void>;
 
 /** Snapshots kept at most; beyond this every other old one goes (the newest are kept dense). */
-const MAX_SNAPSHOTS = 128;
+export const MAX_SNAPSHOTS = 128;
 const KEEP_NEWEST = 32;
 
 export class CompressedKvState extends KvState {

@@ -8,8 +8,12 @@
  * is placed on the GPU and the report says the budget is unknown.
  */
 import { spawnSync } from 'node:child_process';
+import type { Quant } from '../graph/linear.ts';
 import type { BuiltModel } from '../model/build.ts';
-import { humanBytes } from '../model/info.ts';
+import { humanBytes, type ConfigOnly } from '../model/info.ts';
+import type { ModelSpec } from '../model/spec.ts';
+import type { Checkpoint } from '../checkpoint/checkpoint.ts';
+import { BYTES_PER_WEIGHT, weightsBytes } from './memory.ts';
 import type { ProviderName } from './providers.ts';
 
 export interface ExpertPlacement {
@@ -98,17 +102,40 @@ export function gpuPlacement(
 }
 
 /**
+ * The placement from config.json alone (`info`, before anything is built): each MoE layer's routed
+ * experts sized at `quant`, the rest of the model as weightsBytes sizes it, and `reservedBytes`
+ * (the KV cache at the chosen context) kept on the GPU beside them.
+ */
+export function placeFromSpec(
+  spec: ModelSpec,
+  src: Checkpoint | ConfigOnly,
+  quant: Quant,
+  budget: { bytes: number; source: 'setting' | 'adapter' } | null,
+  reservedBytes = 0,
+): ExpertPlacement {
+  const moe = spec.moe;
+  if (!moe) return noMoe();
+  const perLayer = moe.experts * 3 * moe.intermediate * spec.hidden * BYTES_PER_WEIGHT[quant];
+  const cuts = spec.layerKinds.flatMap((k, layer) => (k === 'moe' ? [{ layer, bytes: perLayer }] : []));
+  return placeLayers(cuts, weightsBytes(spec, src, quant), budget, reservedBytes).placement;
+}
+
+/**
  * The placement rule on its own, from per-layer expert sizes and the model's total size, so `info`
- * can answer from config.json alone before anything is built.
+ * can answer from config.json alone before anything is built. `reservedBytes` (e.g. a long
+ * context's KV cache) comes off the budget before any experts are placed.
  */
 export function placeLayers(
   cuts: { layer: number; bytes: number }[],
   modelBytes: number,
   budget: { bytes: number; source: 'setting' | 'adapter' } | null,
+  reservedBytes = 0,
 ): { placement: ExpertPlacement; forceCpuNodeNames: string[] } {
   const total = cuts.reduce((a, c) => a + c.bytes, 0);
   const rest = Math.max(0, modelBytes - total);
-  let free = budget ? budget.bytes * (1 - HEADROOM) - rest : Infinity;
+  let free = budget ? budget.bytes * (1 - HEADROOM) - rest - reservedBytes : Infinity;
+  // Attention, shared experts and the cache go to the GPU whatever the budget; say so when they alone exceed it.
+  const short = budget && free < 0 ? `; the rest of the model (${humanBytes(rest)})${reservedBytes ? ` and the KV cache (${humanBytes(reservedBytes)})` : ''} alone exceed${reservedBytes ? '' : 's'} the GPU budget` : '';
   const gpuLayers: number[] = [];
   const cpuLayers: number[] = [];
   let gpuBytes = 0;
@@ -121,7 +148,8 @@ export function placeLayers(
       cpuLayers.push(c.layer);
     }
   }
-  const budgetText = budget ? `GPU budget ${humanBytes(budget.bytes)} (${budget.source === 'setting' ? 'switchyard.engine.gpuMemoryBudget' : 'adapter memory'})` : 'GPU memory unknown: set switchyard.engine.gpuMemoryBudget to limit it';
+  const budgetText =
+    (budget ? `GPU budget ${humanBytes(budget.bytes)} (${budget.source === 'setting' ? 'switchyard.engine.gpuMemoryBudget' : 'adapter memory'})` : 'GPU memory unknown: set switchyard.engine.gpuMemoryBudget to limit it') + short;
   const summary =
     cpuLayers.length === 0
       ? `routed experts of all ${gpuLayers.length} MoE layers on the GPU (${humanBytes(gpuBytes)}); ${budgetText}`

@@ -299,7 +299,7 @@ function dropLastRows(t: ort.Tensor, n: number): ort.Tensor {
 }
 
 /** Positions between snapshots of a compressed (DeepSeek-V4) cache: SWITCHYARD_V4_SNAPSHOT_EVERY, default 256. */
-function snapshotEvery(): number {
+export function snapshotEvery(): number {
   const v = Number(process.env.SWITCHYARD_V4_SNAPSHOT_EVERY ?? 256);
   return Number.isInteger(v) && v > 0 ? v : 256;
 }

@@ -8,7 +8,7 @@ import { Checkpoint } from '../checkpoint/checkpoint.ts';
 import { EngineInputError } from '../errors.ts';
 import { humanBytes, modelFacts } from '../model/info.ts';
 import { kvBytesPerToken, specFromConfig } from '../model/spec.ts';
-import { defaultMemoryBudget, describeEstimate, estimateMemory } from '../runtime/memory.ts';
+import { defaultMemoryBudget, describeEstimate, estimateMemory, refusalMessage } from '../runtime/memory.ts';
 import { loadModel, type LoadedModel } from '../runtime/load.ts';
 import { parseProviderList } from '../runtime/providers.ts';
 import { PrefixCache } from '../runtime/prefix-cache.ts';
@@ -126,10 +126,9 @@ export class Engine {
       const est = need(contextLength, prefixBytes);
       estimateLine = describeEstimate(est);
       if (est.totalBytes > budget) {
-        throw new EngineInputError(
-          dir,
-          `too large for the memory budget: ${estimateLine} exceeds ${(budget / 1024 ** 3).toFixed(2)} GiB (try a shorter context, int8/int4, or a smaller prefix cache)`,
-        );
+        const at = (q: typeof quant) => estimateMemory(spec, ckpt, { quant: q, contextLength, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: prefixBytes }).totalBytes;
+        const byQuant = { none: at('none'), int8: at('int8'), int4: at('int4') };
+        throw new EngineInputError(dir, refusalMessage(est, { budgetBytes: budget, quant, contextLength, byQuant }));
       }
     } finally {
       ckpt.close();

@@ -15,6 +15,7 @@ import { describeModel, hasDownloadedData, listModels, removeModel, type StoredM
 import type { InspectModelResult } from '../../engine/protocol/protocol.ts';
 import {
   downloadFailure,
+  fitReport,
   fitVerdict,
   HF_TOKEN_SECRET,
   modelItem,
@@ -40,6 +41,23 @@ export interface ModelCommandDeps {
 }
 
 const errorText = (e: unknown) => String((e as Error)?.message ?? e);
+
+/** Shows the fit check for a folder (weights there or config.json alone) without switching to it. */
+export async function showFitCheck(deps: Pick<ModelCommandDeps, 'inspect' | 'log'>, dir: string, name: string): Promise<void> {
+  let r: InspectModelResult | undefined;
+  try {
+    r = await deps.inspect(dir);
+  } catch (e) {
+    deps.log('error', `fit check of ${dir} failed: ${errorText(e)}`);
+    void vscode.window.showErrorMessage(`Switchyard: fit check of ${name} failed: ${errorText(e)}`);
+    return;
+  }
+  if (!r) return void vscode.window.showWarningMessage('Switchyard: no engine to ask for the fit check (the engine could not be started).');
+  const f = fitReport(r, name);
+  deps.log('info', `fit check ${name}: ${r.message}`);
+  if (f.fits) await vscode.window.showInformationMessage(f.message, { modal: true, detail: f.detail });
+  else await vscode.window.showWarningMessage(f.message, { modal: true, detail: f.detail });
+}
 
 /** Checks that the model fits, then switches to it; asks first when it does not fit. */
 export async function useWithFitCheck(deps: Pick<ModelCommandDeps, 'inspect' | 'useModel' | 'log'>, dir: string, name: string): Promise<void> {
@@ -222,6 +240,8 @@ export function registerModelCommands(deps: ModelCommandDeps): vscode.Disposable
     type Action = vscode.QuickPickItem & { run: () => Promise<void> };
     const actions: Action[] = [];
     if (m.state === 'complete') actions.push({ label: '$(play) Use', description: 'after a memory fit check', run: () => useWithFitCheck(deps, m.path, m.repo ?? m.name) });
+    // The fit needs only config.json: it answers for a folder without weights too (e.g. V4-Flash before its download).
+    if (m.modelType) actions.push({ label: '$(dashboard) Check Memory Fit', description: 'parameters, weights per quantisation, KV cache', run: () => showFitCheck(deps, m.path, m.repo ?? m.name) });
     if (m.state !== 'complete' && m.repo) actions.push({ label: '$(cloud-download) Resume Download', run: () => download(m.repo!, m.revision !== 'main' ? m.revision : undefined) });
     actions.push(
       { label: '$(folder-opened) Reveal in File Explorer', run: async () => void (await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(m.path))) },

@@ -67,13 +67,20 @@ export function stateLabel(m: StoredModel): string {
   return m.state === 'complete' ? 'ready' : m.state === 'partial' ? 'download not finished' : 'not usable';
 }
 
+/** "284.3B params, 13.8B active" (decimal, as model sizes are quoted); '' when unknown. */
+export function paramsLabel(m: Pick<StoredModel, 'parameters' | 'activeParameters'>): string {
+  if (!m.parameters) return '';
+  const n = (x: number) => (x >= 1e9 ? `${(x / 1e9).toFixed(1)}B` : `${(x / 1e6).toFixed(1)}M`);
+  return m.activeParameters && m.activeParameters < m.parameters ? `${n(m.parameters)} params, ${n(m.activeParameters)} active` : `${n(m.parameters)} params`;
+}
+
 /** A quick-pick row for a model in the folder. */
 export function modelItem(m: StoredModel, currentModelPath: string): { label: string; description: string; detail: string } {
   const inUse = !!currentModelPath && samePath(currentModelPath, m.path);
   const icon = m.state === 'complete' ? (inUse ? '$(check)' : '$(package)') : m.state === 'partial' ? '$(cloud-download)' : '$(warning)';
   return {
     label: `${icon} ${m.repo ?? m.name}`,
-    description: [formatSize(m.sizeBytes), stateLabel(m), inUse ? 'in use' : ''].filter(Boolean).join(' · '),
+    description: [formatSize(m.sizeBytes), paramsLabel(m), stateLabel(m), inUse ? 'in use' : ''].filter(Boolean).join(' · '),
     detail: m.problem ?? [m.architecture, m.revision && m.revision !== 'main' ? `revision ${m.revision}` : '', m.path].filter(Boolean).join(' · '),
   };
 }
@@ -97,6 +104,24 @@ export function quantThatFits(r: Pick<InspectModelResult, 'totalBytesByQuant' | 
   return QUALITY_ORDER.find((q) => r.totalBytesByQuant[q] <= r.availableBytes);
 }
 
+/**
+ * The Check Memory Fit answer: the verdict line and, for the modal's detail, the sizes behind it
+ * (parameters, weights under each quantisation, the KV cache at the context) and the advice.
+ */
+export function fitReport(r: InspectModelResult, name: string): { message: string; detail: string; fits: boolean } {
+  const v = fitVerdict(r);
+  const n = (x: number) => (x >= 1e9 ? `${(x / 1e9).toFixed(2)}B` : `${(x / 1e6).toFixed(1)}M`);
+  const weights = r.weightsBytesByQuant
+    ? ` Weights: ${QUALITY_ORDER.map((q) => `${q === 'none' ? 'float32' : q} ${formatMemory(r.weightsBytesByQuant![q])}`).join(', ')}.`
+    : '';
+  const from = r.countedFrom === 'config' ? ' Sized from config.json alone (no weights in the folder yet).' : '';
+  return {
+    fits: v.fits,
+    message: `${name} ${v.summary}.`,
+    detail: `${n(r.parameters)} parameters, ${n(r.activeParameters)} active per token.${weights} ${v.detail}${from}`,
+  };
+}
+
 export interface FitVerdict {
   fits: boolean;
   /** "fits: needs 12.3 GiB of 31 GiB available, provider cuda" or "does not fit: needs ... but ... is available". */
@@ -111,6 +136,7 @@ export function fitVerdict(r: InspectModelResult): FitVerdict {
   const e = r.estimate;
   const breakdown =
     `Weights ${formatMemory(e.weightsBytes)} (${r.quant}), KV cache ${formatMemory(e.kvBytes)} for ${r.contextLength} tokens, ` +
+    (e.snapshotBytes ? `its snapshots for trimming ${formatMemory(e.snapshotBytes)}, ` : '') +
     `activations ${formatMemory(e.activationBytes)}, prefix cache ${formatMemory(e.prefixCacheBytes)}.`;
   if (r.fits) {
     return { fits: true, summary: `fits: needs ${formatMemory(e.totalBytes)} of ${formatMemory(r.availableBytes)} available, provider ${r.provider}`, detail: breakdown };

@@ -4,6 +4,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ErrorCodes as RpcErrorCodes, ResponseError } from 'vscode-jsonrpc/node';
 import { fitMessage } from '../../../engine/models/inspect.ts';
@@ -49,7 +51,7 @@ describe('inspectModel over JSON-RPC', () => {
     const r = await engine.inspectModel({ model, providers: ['cpu'], contextLength: 2048, memoryBudgetBytes: 1024 * 1024, prefixCacheBytes: 0 });
     assert.equal(r.fits, false);
     assert.ok(r.estimate.totalBytes > r.availableBytes);
-    assert.match(r.message, /^does not fit: needs .* but 1\.0 MiB is available \(weights .* KV cache .* for 2048 tokens.*\); try int8\/int4, a shorter context/);
+    assert.match(r.message, /^does not fit: needs .* but 1\.0 MiB is available \(weights .* KV cache .* for 2048 tokens.*\); no quantisation fits \(int4 needs .*\): it needs a machine with more memory$/);
   });
 
   test('the budget that fits only a quantised build says so', async () => {
@@ -60,6 +62,29 @@ describe('inspectModel over JSON-RPC', () => {
     assert.match(r.message, /; it fits with int4 \(/);
     const q = await engine.inspectModel({ model, quant: 'int4', providers: ['cpu'], contextLength: 1024, prefixCacheBytes: 0, memoryBudgetBytes: budget });
     assert.equal(q.fits, true);
+  });
+
+  test('a folder holding only V4-Flash\'s config.json is sized from it: parameters, weights per quantisation, KV at the context', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-inspect-v4-'));
+    try {
+      fs.copyFileSync(path.join(repoDir(), 'test', 'fixtures', 'deepseek-v4-flash', 'config.json'), path.join(dir, 'config.json'));
+      const at = (contextLength: number, memoryBudgetBytes: number) =>
+        engine.inspectModel({ model: dir, quant: 'int4', providers: ['cpu'], contextLength, memoryBudgetBytes, prefixCacheBytes: 0 });
+      const r = await at(131072, 64 * 1024 ** 3);
+      assert.equal(r.modelType, 'deepseek_v4');
+      assert.equal(r.countedFrom, 'config');
+      assert.ok(Math.abs(r.parameters / 1e9 - 284) < 0.5 && r.activeParameters > 13e9 && r.activeParameters < 14e9);
+      assert.ok(r.weightsBytesByQuant!.int4 < r.weightsBytesByQuant!.int8 && r.weightsBytesByQuant!.int8 < r.weightsBytesByQuant!.none);
+      assert.equal(r.estimate.weightsBytes, r.weightsBytesByQuant!.int4);
+      assert.equal(r.fits, false);
+      assert.match(r.message, /^does not fit: needs .* but 64\.00 GiB is available \(weights 1\d\d\.\d\d GiB \(int4\), KV cache 1\.70 GiB for 131072 tokens, its snapshots .*\); the weights alone exceed the budget/);
+      // The KV cache follows the context: 1M tokens is a few GB more, not 8x the weights.
+      const long = await at(1048576, 1024 ** 4);
+      assert.equal(long.fits, true);
+      assert.ok(long.estimate.kvBytes > 7 * r.estimate.kvBytes && long.estimate.kvBytes < 20 * 1024 ** 3);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a missing folder and bad params are clear errors', async () => {

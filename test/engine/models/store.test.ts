@@ -8,6 +8,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { MANIFEST_FILE, writeManifest, type DownloadManifest } from '../../../engine/models/manifest.ts';
 import { listModels, ModelStoreError, removeModel } from '../../../engine/models/store.ts';
+import { Checkpoint } from '../../../engine/checkpoint/checkpoint.ts';
+import { modelFacts } from '../../../engine/model/info.ts';
+import { countParams, v4Tensors } from '../../../engine/model/params.ts';
+import { specFromConfig } from '../../../engine/model/spec.ts';
+import { repoDir, sharedDir } from '../../helpers/paths.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-store-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -82,6 +87,33 @@ describe('listModels', () => {
     assert.equal(by['bad-config']!.state, 'invalid');
     assert.match(by['bad-config']!.problem!, /config\.json cannot be read/);
     assert.equal(by['linked']!.state, 'complete');
+  });
+
+  test('parameter counts: from config.json alone for DeepSeek-V4 (even before its weights), from the headers of other complete checkpoints', async () => {
+    const root = fs.mkdtempSync(path.join(tmp, 'counts-'));
+    const flash = fs.readFileSync(path.join(repoDir(), 'test', 'fixtures', 'deepseek-v4-flash', 'config.json'));
+    write(path.join(root, 'v4-config-only'), { 'config.json': flash });
+    write(path.join(root, 'v4-downloading'), { 'config.json': flash, 'model-00001-of-00046.safetensors.part': Buffer.alloc(10) });
+    const v2 = path.join(sharedDir(), 'oracle', 'deepseek_v2_lite');
+    fs.symlinkSync(v2, path.join(root, 'v2-real'));
+    write(path.join(root, 'v2-no-weights'), { 'config.json': fs.readFileSync(path.join(v2, 'config.json')) });
+    const by = Object.fromEntries((await listModels(root)).map((m) => [m.name, m]));
+    const flashSpec = specFromConfig(JSON.parse(flash.toString('utf8')) as Record<string, unknown>, 'config.json');
+    const expected = countParams(flashSpec, v4Tensors(flashSpec));
+    for (const n of ['v4-config-only', 'v4-downloading']) {
+      assert.equal(by[n]!.parameters, expected.total, n);
+      assert.equal(by[n]!.activeParameters, expected.active, n);
+    }
+    assert.equal(by['v4-config-only']!.state, 'invalid', 'no weights: listed, sized, but not usable');
+    const ckpt = Checkpoint.open(v2);
+    try {
+      const facts = modelFacts(specFromConfig(ckpt.config, ckpt.configPath), ckpt);
+      assert.equal(by['v2-real']!.parameters, facts.totalParams);
+      assert.equal(by['v2-real']!.activeParameters, facts.activeParams);
+    } finally {
+      ckpt.close();
+    }
+    assert.equal(by['v2-no-weights']!.parameters, undefined, 'not countable without its weights');
   });
 
   test('an absent folder has no models; a file in its place is a clear error', async () => {

@@ -76,7 +76,7 @@ describe('engine service over JSON-RPC', () => {
   test('a model over the memory budget is refused with the numbers', async () => {
     const e = await rpcError(engine.loadModel({ model, cacheDir, memoryBudgetBytes: 1024 * 1024 }));
     assert.equal(e.code, ErrorCodes.LoadFailed);
-    assert.match(e.message, /weights .* \+ KV cache .* = .* exceeds 0\.00 GiB/);
+    assert.match(e.message, /too large for the memory budget: needs .* but the budget is 1\.0 MiB \(weights .* at none, KV cache .* for \d+ tokens, activations .*, prefix cache .*\); /);
   });
 
   test('loadModel reports progress through to done', async () => {

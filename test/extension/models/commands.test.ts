@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as esbuild from 'esbuild';
 import type { InspectModelResult } from '../../../engine/protocol/protocol.ts';
+import { inspectModel } from '../../../engine/models/inspect.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../../../extension/config.ts';
 import type { ModelCommandDeps } from '../../../extension/models/commands.ts';
 import { repoDir } from '../../helpers/paths.ts';
@@ -107,7 +108,7 @@ const used: string[] = [];
 const inspected: string[] = [];
 const logs: string[] = [];
 let settings: Settings = { ...DEFAULT_SETTINGS };
-let inspectResult: (dir: string) => InspectModelResult | undefined = () => undefined;
+let inspectResult: (dir: string) => InspectModelResult | undefined | Promise<InspectModelResult> = () => undefined;
 
 function fit(dir: string, fits: boolean): InspectModelResult {
   const GiB = 1024 ** 3;
@@ -283,10 +284,10 @@ describe('switchyard.manageModels', () => {
     used.length = 0;
     await run('switchyard.manageModels');
     const labels = picks[0]!.map((i) => `${i.label} | ${i.description ?? ''}`);
-    assert.ok(labels.some((l) => /tiny-org\/gated \| \d+\.\d MB · ready/.test(l)), labels.join('\n'));
+    assert.ok(labels.some((l) => /tiny-org\/gated \| \d+\.\d MB · \d+\.\dM params, \d+\.\dM active · ready/.test(l)), labels.join('\n'));
     assert.ok(labels.some((l) => /tiny-org\/Tiny \| .* · download not finished/.test(l)), labels.join('\n'));
     assert.ok(labels.some((l) => /Download a model/.test(l)));
-    assert.deepEqual(picks[1]!.map((i) => i.label.replace(/^\$\([a-z-]+\) /, '')), ['Use', 'Reveal in File Explorer', 'Remove...']);
+    assert.deepEqual(picks[1]!.map((i) => i.label.replace(/^\$\([a-z-]+\) /, '')), ['Use', 'Check Memory Fit', 'Reveal in File Explorer', 'Remove...']);
     const warn = callsSince(start).find((c) => c.kind === 'warning')!;
     assert.equal(warn.options!.modal, true);
     assert.match(warn.message!, /does not fit: needs 12\.3 GiB but 8 GiB is available/);
@@ -307,8 +308,35 @@ describe('switchyard.manageModels', () => {
     f.ui.pick = (items) => (n++ === 0 ? items.find((i) => i.label.includes('tiny-org/Tiny')) : ((actions = items), items.find((i) => /Resume/.test(i.label))));
     f.ui.message = () => undefined;
     await run('switchyard.manageModels');
-    assert.deepEqual(actions.map((i) => i.label.replace(/^\$\([a-z-]+\) /, '')), ['Resume Download', 'Reveal in File Explorer', 'Remove...']);
+    assert.deepEqual(actions.map((i) => i.label.replace(/^\$\([a-z-]+\) /, '')), ['Check Memory Fit', 'Resume Download', 'Reveal in File Explorer', 'Remove...']);
     assert.ok(fs.existsSync(path.join(modelsFolder, 'tiny-org--Tiny', SHARD)), 'resumed to the end');
+  });
+
+  it('a folder holding only V4-Flash\'s config.json is listed with its parameters, and Check Memory Fit answers from it', async () => {
+    const dir = path.join(modelsFolder, 'V4-Flash-config-only');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.copyFileSync(path.join(repoDir(), 'test', 'fixtures', 'deepseek-v4-flash', 'config.json'), path.join(dir, 'config.json'));
+    const start = f.calls.length;
+    const picks: Item[][] = [];
+    f.ui.pick = (items) => (picks.push(items), picks.length === 1 ? items.find((i) => i.label.includes('V4-Flash')) : items.find((i) => /Check Memory Fit$/.test(i.label)));
+    f.ui.message = () => undefined;
+    // The engine's own fit check, in-process (the protocol path is test/engine/models/inspect.test.ts).
+    inspectResult = (d) => inspectModel({ model: d, quant: 'int4', providers: ['cpu'], contextLength: 131072, memoryBudgetBytes: 64 * 1024 ** 3 });
+    used.length = 0;
+    await run('switchyard.manageModels');
+    const row = picks[0]!.find((i) => i.label.includes('V4-Flash'))!;
+    assert.match(row.description!, /284\.3B params, 13\.8B active · not usable/);
+    assert.deepEqual(picks[1]!.map((i) => i.label.replace(/^\$\([a-z-]+\) /, '')), ['Check Memory Fit', 'Reveal in File Explorer', 'Remove...'], 'no Use without weights');
+    const warn = callsSince(start).find((c) => c.kind === 'warning')!;
+    assert.equal(warn.options!.modal, true);
+    assert.match(warn.message!, /V4-Flash-config-only does not fit: needs \d+(\.\d)? GiB but 64 GiB is available/);
+    const detail = String(warn.options!.detail);
+    assert.match(detail, /^284\.33B parameters, 13\.80B active per token\. Weights: float32 1059\.2 GiB, int8 307\.8 GiB, int4 171\.6 GiB\./);
+    assert.match(detail, /KV cache 1\.7 GiB for 131072 tokens/);
+    assert.match(detail, /No quantisation fits/);
+    assert.match(detail, /Sized from config\.json alone/);
+    assert.deepEqual(used, [], 'checking the fit does not switch models');
+    fs.rmSync(dir, { recursive: true });
   });
 
   it('Remove asks in a modal and deletes the folder', async () => {
