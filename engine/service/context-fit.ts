@@ -6,19 +6,11 @@
  * What has to fit is what loadModel's memory check counts (weights, the live KV cache, activations
  * of a prefill chunk, the prefix cache), with the prefix cache sized to hold `cachedWindows` full
  * windows: an entry larger than the prefix cache is evicted at once, and then every keystroke would
- * re-prefill the whole window. A full window's cache comes from `cacheBytesAt`, exact for
+ * re-prefill the whole window. A full window's cache comes from `kvCacheBytesAt` (model/info.ts), exact for
  * DeepSeek-V4 (sliding window + compressed entries, v4CacheFloatsAt) and linear for the others, so
  * V4's small per-token cache buys it a window of hundreds of thousands of tokens where a full-KV
  * model of the same size gets tens of thousands.
  */
-import { v4CacheFloatsAt } from '../model/deepseek-v4/config.ts';
-import { kvBytesPerToken, type ModelSpec } from '../model/spec.ts';
-
-/** Bytes of one sequence's KV cache at `tokens` positions. */
-export function cacheBytesAt(spec: ModelSpec, tokens: number, elementBytes = 4): number {
-  if (spec.attention.kind === 'v4') return v4CacheFloatsAt(spec.v4!, tokens) * elementBytes;
-  return kvBytesPerToken(spec, elementBytes) * tokens;
-}
 
 export interface FitInput {
   /** The model's own limit (max_position_embeddings). */

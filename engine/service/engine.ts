@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { Checkpoint } from '../checkpoint/checkpoint.ts';
 import { EngineInputError } from '../errors.ts';
-import { humanBytes, modelFacts } from '../model/info.ts';
+import { humanBytes, kvCacheBytesAt, modelFacts } from '../model/info.ts';
 import { kvBytesPerToken, specFromConfig } from '../model/spec.ts';
 import { defaultMemoryBudget, describeEstimate, estimateMemory, refusalMessage } from '../runtime/memory.ts';
 import { loadModel, type LoadedModel } from '../runtime/load.ts';
@@ -25,7 +25,7 @@ import type {
   SamplingParams,
   StatusResult,
 } from '../protocol/protocol.ts';
-import { cacheBytesAt, fitContext } from './context-fit.ts';
+import { fitContext } from './context-fit.ts';
 import { generate, PREFILL_CHUNK, type GenerateResult } from './generate.ts';
 import type { StopDetector } from '../generate/stops.ts';
 import { Turns, type Priority } from './turns.ts';
@@ -111,7 +111,7 @@ export class Engine {
         const fit = fitContext({
           maxPositions: spec.maxPositions,
           budgetBytes: budget,
-          cacheBytesAt: (n) => cacheBytesAt(spec, n),
+          cacheBytesAt: (n) => kvCacheBytesAt(spec, n),
           needBytes: (n, pc) => need(n, p.prefixCacheBytes ?? pc).totalBytes,
           minPrefixCacheBytes: p.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE,
         });
@@ -162,7 +162,7 @@ export class Engine {
       maxContextLength: model.built.spec.maxPositions,
       contextLimitedBy: limitedBy,
       kvBytesPerToken: kvBytesPerToken(model.built.spec, 4),
-      kvCacheBytes: cacheBytesAt(model.built.spec, contextLength),
+      kvCacheBytes: kvCacheBytesAt(model.built.spec, contextLength),
       prefixCacheBytes: prefixBytes,
       fimFormat: formats.fim?.family ?? null,
       hasChatTemplate: !!model.tokenizer.chatTemplate,

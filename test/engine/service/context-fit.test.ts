@@ -10,7 +10,8 @@ import type { Checkpoint } from '../../../engine/checkpoint/checkpoint.ts';
 import { inspectModel } from '../../../engine/models/inspect.ts';
 import { kvBytesPerToken, specFromConfig, type ModelSpec } from '../../../engine/model/spec.ts';
 import { BYTES_PER_WEIGHT, estimateMemory } from '../../../engine/runtime/memory.ts';
-import { cacheBytesAt, fitContext, MIN_AUTO_CONTEXT, type FitInput } from '../../../engine/service/context-fit.ts';
+import { fitContext, MIN_AUTO_CONTEXT, type FitInput } from '../../../engine/service/context-fit.ts';
+import { kvCacheBytesAt } from '../../../engine/model/info.ts';
 import { Engine } from '../../../engine/service/engine.ts';
 import { PREFILL_CHUNK } from '../../../engine/service/generate.ts';
 import { llama4kConfig, qwen25Coder7bConfig, v4FlashConfig } from '../../helpers/model-configs.ts';
@@ -26,7 +27,7 @@ function fitInput(spec: ModelSpec, weightsBytes: number, budgetBytes: number): F
   return {
     maxPositions: spec.maxPositions,
     budgetBytes,
-    cacheBytesAt: (n) => cacheBytesAt(spec, n),
+    cacheBytesAt: (n) => kvCacheBytesAt(spec, n),
     needBytes: (n, prefixCacheBytes) => weightsBytes + estimateMemory(spec, noTensors, { quant: 'int4', contextLength: n, prefillChunk: PREFILL_CHUNK, prefixCacheBytes }).totalBytes,
     minPrefixCacheBytes: DEFAULT_PREFIX,
   };
@@ -42,14 +43,14 @@ const sevenB = 7.6e9 * BYTES_PER_WEIGHT.int4;
 describe('cache size per window', () => {
   it("DeepSeek-V4's cache is its sliding window plus compressed entries: far below full K/V, and not linear", () => {
     assert.equal(v4.maxPositions, 1 << 20);
-    const at1M = cacheBytesAt(v4, 1 << 20);
+    const at1M = kvCacheBytesAt(v4, 1 << 20);
     // 21 CSA layers keep 1/4 of the tokens (plus the indexer's 128-wide keys), 20 HCA layers 1/128, at head_dim 512.
     assert.ok(at1M > 12 * GiB && at1M < 15 * GiB, `${at1M / GiB} GiB`);
     assert.ok(at1M < 0.2 * 43 * 512 * 4 * (1 << 20), 'under a fifth of one 512-wide row per layer and token');
     // The sliding window is a fixed cost: short windows cost more per token than long ones.
-    assert.ok(cacheBytesAt(v4, 1024) / 1024 > cacheBytesAt(v4, 1 << 20) / (1 << 20));
+    assert.ok(kvCacheBytesAt(v4, 1024) / 1024 > kvCacheBytesAt(v4, 1 << 20) / (1 << 20));
     // Full K/V models: linear.
-    assert.equal(cacheBytesAt(qwen, 32768), 32768 * kvBytesPerToken(qwen, 4));
+    assert.equal(kvCacheBytesAt(qwen, 32768), 32768 * kvBytesPerToken(qwen, 4));
   });
 });
 
@@ -57,7 +58,7 @@ describe('fitContext', () => {
   it('a 1M-context V4 model gets its whole window when memory allows, and hundreds of thousands of tokens when it is shorter', () => {
     const roomy = fitContext(fitInput(v4, v4Weights, 512 * GiB));
     assert.deepEqual([roomy.contextLength, roomy.limitedBy], [1 << 20, 'model']);
-    assert.ok(roomy.prefixCacheBytes >= 2 * cacheBytesAt(v4, 1 << 20), 'the prefix cache holds two full windows');
+    assert.ok(roomy.prefixCacheBytes >= 2 * kvCacheBytesAt(v4, 1 << 20), 'the prefix cache holds two full windows');
 
     const tight = fitContext(fitInput(v4, v4Weights, 256 * GiB));
     assert.equal(tight.limitedBy, 'memory');
@@ -65,7 +66,7 @@ describe('fitContext', () => {
     const need = fitInput(v4, v4Weights, 256 * GiB).needBytes;
     assert.ok(need(tight.contextLength, tight.prefixCacheBytes) <= 256 * GiB, 'what it picks fits');
     const longer = tight.contextLength + 1024;
-    assert.ok(need(longer, Math.max(DEFAULT_PREFIX, 2 * cacheBytesAt(v4, longer))) > 256 * GiB, 'a block more would not');
+    assert.ok(need(longer, Math.max(DEFAULT_PREFIX, 2 * kvCacheBytesAt(v4, longer))) > 256 * GiB, 'a block more would not');
   });
 
   it("V4's small cache is what buys the long window: the same memory holds far less of a 7B model's full K/V", () => {
@@ -87,7 +88,7 @@ describe('fitContext', () => {
   it('a 4K model: 4096, and a cap from the client wins when it is shorter', () => {
     const fit = fitContext(fitInput(llama, sevenB, 64 * GiB));
     assert.deepEqual([fit.contextLength, fit.limitedBy], [4096, 'model']);
-    assert.ok(fit.prefixCacheBytes >= 2 * cacheBytesAt(llama, 4096));
+    assert.ok(fit.prefixCacheBytes >= 2 * kvCacheBytesAt(llama, 4096));
     const capped = fitContext({ ...fitInput(qwen, sevenB, 64 * GiB), cap: 8192 });
     assert.deepEqual([capped.contextLength, capped.limitedBy], [8192, 'request']);
   });

@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import type { Checkpoint } from '../../../engine/checkpoint/checkpoint.ts';
 import { specFromConfig, type ModelSpec } from '../../../engine/model/spec.ts';
 import { BYTES_PER_WEIGHT, estimateMemory } from '../../../engine/runtime/memory.ts';
-import { cacheBytesAt, fitContext } from '../../../engine/service/context-fit.ts';
+import { fitContext } from '../../../engine/service/context-fit.ts';
+import { kvCacheBytesAt } from '../../../engine/model/info.ts';
 import { PREFILL_CHUNK } from '../../../engine/service/generate.ts';
 import { answerReserve, chipBudget, QUESTION_RESERVE_TOKENS } from '../../../extension/chat/chip-windows.ts';
 import { AUTO_FALLBACK_TOKENS, AUTO_SHARE, LAYOUT_RESERVE_TOKENS, splitBudget, totalBudget } from '../../../extension/context/budget.ts';
@@ -25,7 +26,7 @@ function engineContext(cfg: Record<string, unknown>, params: number, budgetGiB: 
   const fit = fitContext({
     maxPositions: spec.maxPositions,
     budgetBytes: budgetGiB * GiB,
-    cacheBytesAt: (n) => cacheBytesAt(spec, n),
+    cacheBytesAt: (n) => kvCacheBytesAt(spec, n),
     needBytes: (n, pc) => params * BYTES_PER_WEIGHT.int4 + estimateMemory(spec, noTensors, { quant: 'int4', contextLength: n, prefillChunk: PREFILL_CHUNK, prefixCacheBytes: pc }).totalBytes,
     minPrefixCacheBytes: GiB,
   });

@@ -363,7 +363,7 @@ describe('switchyard.manageModels', () => {
       assert.ok(listed[0]!.label.endsWith(path.basename(tiny)), listed[0]!.label);
       assert.match(listed[0]!.description!, /· ready · in use · outside the models folder$/);
       assert.ok(listed.some((i) => i.label.includes('tiny-org/gated')), 'the models folder is listed too');
-      assert.deepEqual(actions.map((i) => i.label.replace(/^\$\([a-z-]+\) /, '')), ['Use', 'Reveal in File Explorer']);
+      assert.deepEqual(actions.map((i) => i.label.replace(/^\$\([a-z-]+\) /, '')), ['Use', 'Check Memory Fit', 'Reveal in File Explorer']);
     } finally {
       settings = { ...settings, modelPath: '' };
     }
