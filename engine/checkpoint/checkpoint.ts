@@ -221,7 +221,7 @@ export class Checkpoint {
     if (!ok) {
       throw new EngineInputError(
         info.file,
-        `tensor ${name} has shape ${shapeToString(logical)}${logical === info.shape ? '' : ` (stored ${shapeToString(info.shape)})`} but ${source} ${shapeToString(shape)}`,
+        `tensor ${name} has shape ${shapeToString(logical)}${shapeToString(logical) === shapeToString(info.shape) ? '' : ` (stored ${shapeToString(info.shape)})`} but ${source} ${shapeToString(shape)}`,
       );
     }
   }

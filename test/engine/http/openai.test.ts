@@ -4,44 +4,27 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import OpenAI from 'openai';
-import { repoDir } from '../../helpers/paths.ts';
+import { startServe, type Served } from '../../helpers/serve.ts';
 import { tinyModel } from '../../helpers/tiny-model.ts';
 
-const CLI = path.join(repoDir(), 'engine', 'cli', 'main.ts');
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-http-'));
 const model = tinyModel('qwen2.5-coder');
-let server: ChildProcess;
+let server: Served | undefined;
 let base = '';
 let client: OpenAI;
-let stderr = '';
 
 before(async () => {
-  server = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--model', model, '--port', '0', '--ep', 'cpu', '--context', '4096', '--cache-dir', cacheDir, '--model-id', 'tiny'], {
-    cwd: repoDir(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stderr!.setEncoding('utf8');
-  server.stderr!.on('data', (d: string) => (stderr += d));
-  base = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    server.stdout!.setEncoding('utf8');
-    server.stdout!.on('data', (d: string) => {
-      out += d;
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    server.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
+  server = await startServe(model, ['--context', '4096', '--cache-dir', cacheDir, '--model-id', 'tiny']);
+  base = server.base;
   client = new OpenAI({ baseURL: base, apiKey: 'not-needed', maxRetries: 0 });
 });
 
 after(() => {
-  server?.kill('SIGTERM');
+  server?.stop();
   fs.rmSync(cacheDir, { recursive: true, force: true });
 });
 

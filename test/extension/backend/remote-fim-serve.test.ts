@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,10 +16,9 @@ import { buildFimPrompt, detectFimFormat } from '../../../engine/prompt/fim.ts';
 import { loadTokenizer } from '../../../engine/tokenizer/tokenizer.ts';
 import { RemoteBackend } from '../../../extension/backend/remote.ts';
 import type { RemoteFim } from '../../../extension/backend/remote-fim.ts';
-import { repoDir } from '../../helpers/paths.ts';
+import { startServe } from '../../helpers/serve.ts';
 import { tinyModel } from '../../helpers/tiny-model.ts';
 
-const CLI = path.join(repoDir(), 'engine', 'cli', 'main.ts');
 const T = { timeout: 60_000 };
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-remote-fim-'));
 const model = tinyModel('qwen2.5-coder');
@@ -27,29 +26,14 @@ const children: ChildProcess[] = [];
 let stopping = false;
 
 /** Starts `engine serve` with `extra` flags; resolves with its /v1 base URL. */
-function serve(extra: string[]): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--model', model, '--port', '0', '--ep', 'cpu', '--context', '4096', '--cache-dir', cacheDir, '--model-id', 'tiny', ...extra], {
-    cwd: repoDir(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => (stderr += d));
+async function serve(extra: string[]): Promise<string> {
+  const served = await startServe(model, ['--context', '4096', '--cache-dir', cacheDir, '--model-id', 'tiny', ...extra]);
+  children.push(served.child);
   // A server that dies under a test says why (the test itself only sees a closed connection).
-  child.once('exit', (code, signal) => {
-    if (!stopping) process.stderr.write(`engine serve ${extra.join(' ')} exited (${code ?? signal}):\n${stderr}\n`);
+  served.child.once('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`engine serve ${extra.join(' ')} exited (${code ?? signal}):\n${served.stderr()}\n`);
   });
-  return new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
-      out += d;
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
+  return served.base;
 }
 
 let withSuffix = '';
