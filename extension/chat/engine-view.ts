@@ -5,6 +5,7 @@
  */
 import type { EngineView, FixAction } from '../../webview/protocol.ts';
 import type { EngineState } from '../engine/engine-host.ts';
+import { DEMO_CHAT_NOTE } from '../demo-model.ts';
 
 export interface EngineViewInput {
   state: EngineState;
@@ -12,6 +13,8 @@ export interface EngineViewInput {
   remoteEndpoint: string;
   /** switchyard.model.path ('' when none is set). */
   modelPath: string;
+  /** The model is the demo's random-weight one (extension/demo-model.ts): the view says what it cannot show. */
+  demoModel?: boolean;
 }
 
 /** The last path segment: "/models/DeepSeek-Coder-V2-Lite/" -> "DeepSeek-Coder-V2-Lite". */
@@ -24,6 +27,14 @@ const upperFirst = (s: string) => (s ? s[0]!.toUpperCase() + s.slice(1) : s);
 export function engineView(i: EngineViewInput): EngineView {
   // A remote endpoint replaces the local engine everywhere, whatever state the local one is in.
   if (i.remoteEndpoint) return { kind: 'remote', message: `remote: ${i.remoteEndpoint}`, fixes: [] };
+  const v = localView(i);
+  // The demo model works (so no error), but a new user must learn early that its answers cannot
+  // hold code; the fixes are the ways to a real checkpoint.
+  if (i.demoModel && i.modelPath && (v.kind === 'idle' || v.kind === 'ready')) return { ...v, note: DEMO_CHAT_NOTE, fixes: ['downloadModel', 'selectModel'] };
+  return v;
+}
+
+function localView(i: EngineViewInput): EngineView {
   const s = i.state;
   const name = i.modelPath ? modelName(i.modelPath) : 'the model';
   switch (s.kind) {
