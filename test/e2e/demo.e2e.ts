@@ -5,10 +5,11 @@
  *  - main.py open in the editor, no Walkthrough or welcome page, no question about a parent git
  *    repository (the workspace is outside the repository);
  *  - the terminal without code-server's vsda / open-vsx noise;
- *  - the chat view saying that the built-in model has random weights, never writes a code block (so
- *    refactors show no diff), and how to see one with a real checkpoint;
- *  - Fix Selection on the real random-weight model ending in that explanation, with no diff and
- *    main.py untouched (nothing canned is shown as the model's).
+ *  - the README's walkthrough: (1) ghost text inside main() accepted with Tab; (2) the chat view
+ *    saying that the built-in model has random weights, never writes a code block (so refactors show
+ *    no diff), and how to see one with a real checkpoint, then answering a question; (3) Fix
+ *    Selection on the real random-weight model ending in that explanation, with no diff and main.py
+ *    untouched on disk (nothing canned is shown as the model's).
  *
  * Run: node scripts/e2e/run.mjs --test-name-pattern=demo  (installs code-server and chromium first).
  */
@@ -37,6 +38,24 @@ const p = (): Page => {
 
 const webview = () => p().frameLocator('iframe.webview.ready').frameLocator('#active-frame');
 const toasts = () => p().locator('.notifications-toasts .notification-toast').allInnerTexts().catch(() => [] as string[]);
+
+const GHOST = '.editor-instance .monaco-editor .ghost-text-decoration, .editor-instance .monaco-editor .ghost-text-decoration-preview, .editor-instance .monaco-editor .ghost-text';
+const ghostText = () => p().evaluate((sel) => Array.from(document.querySelectorAll(sel)).filter((e) => (e as HTMLElement).offsetParent).map((e) => e.textContent ?? '').join(''), GHOST);
+/** The active editor's rendered lines, top to bottom (U+00A0 as space). */
+const editorLines = () =>
+  p().evaluate(() =>
+    (Array.from(document.querySelectorAll('.part.editor .editor-group-container.active .editor-instance .monaco-editor .view-lines .view-line')) as HTMLElement[])
+      .map((l) => ({ top: parseFloat(l.style.top) || l.offsetTop, text: (l.textContent ?? '').replace(/\u00a0/g, ' ') }))
+      .sort((a, b) => a.top - b.top)
+      .map((l) => l.text),
+  );
+
+async function openChatView(): Promise<void> {
+  const item = p().locator('.part.activitybar .action-item').filter({ has: p().locator('a[aria-label^="Switchyard"]') }).first();
+  await item.waitFor({ timeout: 30_000 });
+  if (!((await item.getAttribute('class')) ?? '').split(/\s+/).includes('checked')) await item.locator('a').first().click();
+  await waitFor('the chat view (#prompt)', 60_000, () => webview().locator('#prompt').isVisible().catch(() => false));
+}
 
 async function runCommand(title: string): Promise<void> {
   const input = p().locator('.quick-input-widget input.input');
@@ -143,11 +162,33 @@ describe('the demo (npm start)', () => {
     });
   });
 
-  it('demo: the chat view says what the random-weight model cannot show and how to see it', { timeout: 120_000 }, async () => {
-    await recorded('demo-chat-note', async () => {
-      const item = p().locator('.part.activitybar .action-item').filter({ has: p().locator('a[aria-label^="Switchyard"]') }).first();
-      await item.waitFor({ timeout: 30_000 });
-      if (!((await item.getAttribute('class')) ?? '').split(/\s+/).includes('checked')) await item.locator('a').first().click();
+  it('demo, step 1: typing inside main() shows ghost text from the model, and Tab accepts it', { timeout: 240_000 }, async () => {
+    await recorded('demo-step-1', async () => {
+      await p().locator('.editor-instance .monaco-editor .view-lines').first().click();
+      await p().keyboard.press('Control+Home');
+      for (let i = 0; i < 8; i++) await p().keyboard.press('ArrowDown'); // line 9: "    " inside main()
+      await p().keyboard.press('End');
+      // A random-weight model may answer a prefix with nothing: type on, a character at a time.
+      let typed = '';
+      let ghost = '';
+      const end = Date.now() + 180_000;
+      for (const ch of 'result = fibonacci(10) + 1') {
+        await p().keyboard.type(ch, { delay: 40 });
+        typed += ch;
+        const stepEnd = Math.min(end, Date.now() + (typed.length === 1 ? 120_000 : 8000)); // the first keystroke may wait for the engine to load
+        while (Date.now() < stepEnd && !(ghost = (await ghostText()).trim())) await sleep(200);
+        if (ghost) break;
+      }
+      assert.ok(ghost, `no ghost text after typing ${JSON.stringify(typed)}`);
+      log(`typed ${JSON.stringify(typed)}, ghost text ${JSON.stringify(ghost.slice(0, 60))}`);
+      await p().keyboard.press('Tab');
+      await waitFor('the ghost text to be inserted', 10_000, async () => (await ghostText()) === '' && (await editorLines()).some((l) => l.startsWith(`    ${typed}`) && l.trim().length > typed.length));
+    });
+  });
+
+  it('demo, step 2: the chat view says what the random-weight model cannot show, and answers a question', { timeout: 240_000 }, async () => {
+    await recorded('demo-step-2', async () => {
+      await openChatView();
       const note = webview().locator('#engine-state .engine-note');
       await waitFor('the demo note in the chat view', 60_000, () => note.isVisible().catch(() => false));
       const text = await note.innerText();
@@ -158,11 +199,19 @@ describe('the demo (npm start)', () => {
       assert.match(text, /SWITCHYARD_MODEL=/);
       const fixes = await webview().locator('#engine-state button[data-fix]').allInnerTexts();
       assert.deepEqual(fixes.map((f) => f.trim()), ['Download Model', 'Select Model Folder']);
+      const prompt = webview().locator('#prompt');
+      await prompt.click();
+      await prompt.fill('What does fibonacci() return?');
+      await prompt.press('Enter');
+      const turn = webview().locator('.turn[data-role="assistant"]').first();
+      await waitFor('the answer to finish streaming', 180_000, async () => (await turn.getAttribute('data-streaming', { timeout: 2000 }).catch(() => null)) === 'false');
+      assert.equal(await turn.locator('.turn-error').count(), 0, `the answer ended with an error: ${await turn.innerText()}`);
+      assert.ok((await turn.locator('.turn-body').innerText()).trim().length > 0, 'an empty answer');
     });
   });
 
-  it('demo: Fix Selection with the random-weight model explains why there is no diff', { timeout: 240_000 }, async () => {
-    await recorded('demo-refactor', async () => {
+  it('demo, step 3: Fix Selection with the random-weight model explains why there is no diff', { timeout: 240_000 }, async () => {
+    await recorded('demo-step-3', async () => {
       const mainPy = path.join(scratch, 'workspace', 'main.py');
       const before = fs.readFileSync(mainPy, 'utf8');
       await p().locator('.tabs-container .tab[aria-label*="main.py"]').first().click();
