@@ -128,4 +128,5 @@ for (let i = 0; i < 120; i++) {
 say(`model: ${model}`);
 say(`code-server's log: ${DEMO.log}`);
 say(`VS Code with Switchyard: ${demoUrl(port, DEMO.workspace, mainPy)}`);
-say('open main.py, type inside main() and accept the ghost text with Tab; the Switchyard view in the activity bar is the chat; select code and right-click > Switchyard for refactors. Ctrl+C stops.');
+say('main.py is open: (1) type inside main() and accept the ghost text with Tab; (2) open the Switchyard view in the activity bar and ask a question; (3) select code, right-click > Switchyard > Fix Selection. Ctrl+C stops.');
+if (!process.env.SWITCHYARD_MODEL) say('the built-in model has random weights: its text is nonsense and never holds a closed code block, so (3) explains why there is no diff; SWITCHYARD_MODEL=/path/to/checkpoint npm start runs a real one.');

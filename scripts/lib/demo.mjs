@@ -22,7 +22,8 @@ export function demoDirs(env = process.env) {
   return {
     root,
     workspace: path.join(root, 'workspace'),
-    model: path.join(root, 'model'),
+    // Named for what it is: the chat view's engine line shows the folder's name.
+    model: path.join(root, 'random-weight-model'),
     userData: path.join(root, 'user-data'),
     extensions: path.join(root, 'extensions'),
     xdg: path.join(root, 'xdg'),

@@ -157,8 +157,8 @@ describe('the demo (npm start)', () => {
       assert.ok(!shown.some((t) => /git|repositor/i.test(t)), `notifications: ${JSON.stringify(shown)}`);
       assert.doesNotMatch(output, /vsda|open-vsx/i);
       const model = /\[start\] model: (.+)/.exec(output)?.[1]?.trim();
-      assert.equal(model, path.join(scratch, 'model'), `start.mjs output:\n${output.slice(-2000)}`);
-      assert.ok(fs.existsSync(path.join(scratch, 'model', 'switchyard-demo.json')));
+      assert.equal(model, path.join(scratch, 'random-weight-model'), `start.mjs output:\n${output.slice(-2000)}`);
+      assert.ok(fs.existsSync(path.join(scratch, 'random-weight-model', 'switchyard-demo.json')));
     });
   });
 

@@ -96,4 +96,14 @@ describe('the demo (npm start)', () => {
     // A nested npm would print the warning a second time.
     assert.doesNotMatch(start, /run\('npm'/);
   });
+
+  it('npm has no dependency install script left to review (npm ci prints no install-scripts warning)', (t) => {
+    const r = spawnSync('npm', ['install-scripts', 'ls'], { cwd: repoDir(), encoding: 'utf8' });
+    if (r.status !== 0 && /unknown command/i.test(r.stdout + r.stderr)) {
+      t.diagnostic('this npm predates allowScripts, so it prints no such warning');
+      return;
+    }
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /No packages with unreviewed install scripts/);
+  });
 });
