@@ -168,6 +168,9 @@ describe('the demo (npm start)', () => {
       await p().keyboard.press('Control+Home');
       for (let i = 0; i < 8; i++) await p().keyboard.press('ArrowDown'); // line 9: "    " inside main()
       await p().keyboard.press('End');
+      // The engine starts with the focused Python file; the status bar names its provider once the model is loaded.
+      const statusBar = () => p().locator('.part.statusbar').innerText().catch(() => '');
+      await waitFor('the engine to load the model (status bar "Switchyard cpu")', 180_000, async () => /Switchyard\s+cpu/.test(await statusBar()), statusBar);
       // A random-weight model may answer a prefix with nothing: type on, a character at a time.
       let typed = '';
       let ghost = '';
@@ -175,7 +178,7 @@ describe('the demo (npm start)', () => {
       for (const ch of 'result = fibonacci(10) + 1') {
         await p().keyboard.type(ch, { delay: 40 });
         typed += ch;
-        const stepEnd = Math.min(end, Date.now() + (typed.length === 1 ? 120_000 : 8000)); // the first keystroke may wait for the engine to load
+        const stepEnd = Math.min(end, Date.now() + 8000);
         while (Date.now() < stepEnd && !(ghost = (await ghostText()).trim())) await sleep(200);
         if (ghost) break;
       }
