@@ -33,7 +33,6 @@ import { EngineHost } from './engine/engine-host.ts';
 import { notifyProblem } from './engine/notify.ts';
 import { createLogger } from './log.ts';
 import { onSettingsChanged, readSettings, updateSetting } from './settings.ts';
-import { isDemoModel } from './demo-model.ts';
 import { StatusBar } from './status-bar.ts';
 import { Trace } from './trace.ts';
 
@@ -134,8 +133,7 @@ export function activate(context: vscode.ExtensionContext): void {
     workspaceState: context.workspaceState,
     settings: current,
     backend: (signal) => tracedBackend(signal),
-    engineView: () =>
-      engineView({ state: engineHost.state, remoteEndpoint: settings.remoteEndpoint, modelPath: settings.modelPath, demoModel: isDemoModel(settings.modelPath) }),
+    engineView: () => engineView({ state: engineHost.state, remoteEndpoint: settings.remoteEndpoint, modelPath: settings.modelPath }),
     onEngineViewChanged: engineViewChanged.event,
     proposeEdit,
     runFix: (a) => void fixCommands[a](),

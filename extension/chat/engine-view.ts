@@ -1,11 +1,12 @@
 /**
  * What the chat view's engine line shows: the engine host's state (plus whether a remote endpoint
  * replaces it and whether a model is configured) as the protocol's EngineView, with the buttons
- * that fix a broken state. Pure (no 'vscode'), so every state's exact text is unit-tested.
+ * that fix a broken state, and a note for the demo's random-weight model. No 'vscode' (only the
+ * demo marker is read from disk), so every state's exact text is unit-tested.
  */
 import type { EngineView, FixAction } from '../../webview/protocol.ts';
 import type { EngineState } from '../engine/engine-host.ts';
-import { DEMO_CHAT_NOTE } from '../demo-model.ts';
+import { DEMO_CHAT_NOTE, isDemoModel } from '../demo-model.ts';
 
 export interface EngineViewInput {
   state: EngineState;
@@ -13,8 +14,6 @@ export interface EngineViewInput {
   remoteEndpoint: string;
   /** switchyard.model.path ('' when none is set). */
   modelPath: string;
-  /** The model is the demo's random-weight one (extension/demo-model.ts): the view says what it cannot show. */
-  demoModel?: boolean;
 }
 
 /** The last path segment: "/models/DeepSeek-Coder-V2-Lite/" -> "DeepSeek-Coder-V2-Lite". */
@@ -27,21 +26,13 @@ const upperFirst = (s: string) => (s ? s[0]!.toUpperCase() + s.slice(1) : s);
 export function engineView(i: EngineViewInput): EngineView {
   // A remote endpoint replaces the local engine everywhere, whatever state the local one is in.
   if (i.remoteEndpoint) return { kind: 'remote', message: `remote: ${i.remoteEndpoint}`, fixes: [] };
-  const v = localView(i);
-  // The demo model works (so no error), but a new user must learn early that its answers cannot
-  // hold code; the fixes are the ways to a real checkpoint.
-  if (i.demoModel && i.modelPath && (v.kind === 'idle' || v.kind === 'ready')) return { ...v, note: DEMO_CHAT_NOTE, fixes: ['downloadModel', 'selectModel'] };
-  return v;
-}
-
-function localView(i: EngineViewInput): EngineView {
   const s = i.state;
   const name = i.modelPath ? modelName(i.modelPath) : 'the model';
   switch (s.kind) {
     case 'idle':
       // Before the first start, "idle" without a model path can only end in no-model: say so now.
       if (!i.modelPath) return noModel();
-      return { kind: 'idle', message: `${name}: the engine starts with the first message`, fixes: [] };
+      return withDemoNote(i, { kind: 'idle', message: `${name}: the engine starts with the first message`, fixes: [] });
     case 'no-model':
       return noModel();
     case 'starting':
@@ -55,7 +46,7 @@ function localView(i: EngineViewInput): EngineView {
     case 'loading':
       return { kind: 'loading', message: `Loading ${name}: ${s.message} ${s.percent}%`, percent: s.percent, fixes: [] };
     case 'ready':
-      return { kind: 'ready', message: `${modelName(s.info.model)} on ${s.info.provider}`, fixes: [] };
+      return withDemoNote(i, { kind: 'ready', message: `${modelName(s.info.model)} on ${s.info.provider}`, fixes: [] });
     case 'error': {
       const p = s.problem;
       let message = upperFirst(p.message);
@@ -84,4 +75,13 @@ function localView(i: EngineViewInput): EngineView {
 
 function noModel(): EngineView {
   return { kind: 'no-model', message: 'No model selected: select a checkpoint folder or download a model', fixes: ['selectModel', 'downloadModel'] };
+}
+
+/**
+ * The demo's random-weight model (a marker in its folder, extension/demo-model.ts) works, so no
+ * error; but a new user must learn early that its answers cannot hold code. The fixes are the ways
+ * to a real checkpoint.
+ */
+function withDemoNote(i: EngineViewInput, v: EngineView): EngineView {
+  return isDemoModel(i.modelPath) ? { ...v, note: DEMO_CHAT_NOTE, fixes: ['downloadModel', 'selectModel'] } : v;
 }

@@ -24,14 +24,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import { screenshotDir } from './screenshots.ts';
 import type net from 'node:net';
 import path from 'node:path';
 import type { FrameLocator, Locator } from 'playwright-core';
-import { screenshotDir } from './screenshots.ts';
 import { log, MAIN_PY, REPO, short, sleep, startVsCode, tinyModelSettings, waitFor, type TraceEvent, type VsCode } from './harness.ts';
 
-// .cache/e2e/screenshots/; docs/screenshots/ only with SWITCHYARD_UPDATE_SCREENSHOTS=1 (npm run screenshots).
-const SCREENSHOTS = screenshotDir(REPO);
+const SCREENSHOTS = screenshotDir(REPO); // .cache/e2e/screenshots/; docs/screenshots/ only with npm run screenshots
 
 // The workspace file is the harness's MAIN_PY; line numbers below are 1-based and refer to it.
 const INSERT_LINE = 11; // a blank line between scale() and main(): test 2 inserts the code block there
