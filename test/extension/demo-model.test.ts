@@ -6,11 +6,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { DEMO_CHAT_NOTE, DEMO_MARKER, DEMO_MARKER_CONTENT, demoRefactorMessage, isDemoModel } from '../../extension/demo-model.ts';
+
+const made: string[] = [];
+after(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
 const folder = (marker?: string) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-demo-model-'));
+  made.push(dir);
   fs.writeFileSync(path.join(dir, 'config.json'), '{}');
   if (marker !== undefined) fs.writeFileSync(path.join(dir, DEMO_MARKER), marker);
   return dir;

@@ -10,14 +10,20 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 // @ts-expect-error: a plain .mjs module without type declarations
 import { cacheDir, codeServerNoiseFilter, demoDirs, demoUrl, writeDemoUserSettings, writeDemoWorkspace } from '../../scripts/lib/demo.mjs';
 import { writeDemoModel } from '../../scripts/lib/demo-model.ts';
 import { isDemoModel } from '../../extension/demo-model.ts';
 import { repoDir } from '../helpers/paths.ts';
 
-const scratch = () => fs.mkdtempSync(path.join(os.tmpdir(), 'sy-demo-'));
+const made: string[] = [];
+const scratch = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-demo-'));
+  made.push(d);
+  return d;
+};
+after(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
 describe('the demo (npm start)', () => {
   it('lives under the cache folder, outside the repository and any git work tree', () => {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 // @ts-expect-error: a plain .mjs module without type declarations
 import { dirtyPaths, treeGuard, treeGuardMessage } from '../../scripts/lib/tree-guard.mjs';
 import { screenshotDir, TRACKED_SCREENSHOTS, UPDATE_SCREENSHOTS_ENV } from '../e2e/screenshots.ts';
@@ -19,8 +19,12 @@ const git = (cwd: string, ...args: string[]) => {
   assert.equal(r.status, 0, r.stderr);
 };
 
+const made: string[] = [];
+after(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 function repo(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-guard-'));
+  made.push(dir);
   git(dir, 'init', '-q');
   fs.mkdirSync(path.join(dir, 'docs', 'screenshots'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'docs', 'screenshots', 'chat.png'), 'v1');
@@ -54,6 +58,7 @@ describe('test runs leave the checkout clean', () => {
 
   it('says nothing outside a git checkout', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-guard-nogit-'));
+    made.push(dir);
     assert.equal(dirtyPaths(dir), undefined);
     const guard = treeGuard(dir);
     fs.writeFileSync(path.join(dir, 'x'), 'x');

@@ -84,9 +84,10 @@ describe('chat engine view', () => {
     assert.equal(modelName('/m/x'), 'x');
   });
 
-  it('the demo model (its marker file): a note on what it cannot show, with the ways to a real checkpoint, while idle or ready', () => {
+  it('the demo model (its marker file): a note on what it cannot show, with the ways to a real checkpoint, while idle or ready', (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-demo-view-'));
     fs.writeFileSync(path.join(dir, DEMO_MARKER), JSON.stringify(DEMO_MARKER_CONTENT));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
     const demo = (state: EngineState) => engineView({ state, remoteEndpoint: '', modelPath: dir });
     assert.deepEqual(demo({ kind: 'ready', info: { ...info, model: dir, provider: 'cpu' }, pid: 1 }), {
       kind: 'ready',
