@@ -135,6 +135,7 @@ function stage(target, dir) {
   const manifest = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
   delete manifest.scripts;
   delete manifest.devDependencies;
+  delete manifest.allowScripts;
   const ortVersion = manifest.dependencies?.['onnxruntime-node'];
   if (!ortVersion) throw new PackageError('package.json has no onnxruntime-node dependency');
   manifest.dependencies = { 'onnxruntime-node': ortVersion };

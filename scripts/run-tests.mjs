@@ -3,6 +3,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { spawnSync } from "node:child_process";
+import { treeGuard, treeGuardMessage } from "./lib/tree-guard.mjs";
 
 function walk(dir, out) {
   for (const name of readdirSync(dir).sort()) {
@@ -19,5 +20,11 @@ if (files.length === 0) {
   console.error(`no test files match ${prefixes.join(" ") || "test/"}`);
   process.exit(1);
 }
+const guard = treeGuard(process.cwd());
 const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", ...files], { stdio: "inherit" });
+const changed = guard.check();
+if (changed.length > 0) {
+  console.error(`[tests] FAILED: ${treeGuardMessage(changed)}`);
+  process.exit(1);
+}
 process.exit(r.status ?? 1);

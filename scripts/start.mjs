@@ -1,21 +1,28 @@
 #!/usr/bin/env node
 // `npm start`: the demo in a real VS Code. Builds the extension and engine, installs code-server
 // (once, into .cache/e2e/, the same install the end-to-end tests use), prepares a demo workspace
-// whose settings point at a model, and serves VS Code on 127.0.0.1 until Ctrl+C.
+// whose settings point at a model, and serves VS Code on 127.0.0.1 until Ctrl+C, opened on main.py.
+//
+// Everything the demo writes goes under the cache folder ($XDG_CACHE_HOME/switchyard/demo or
+// ~/.cache/switchyard/demo; $SWITCHYARD_DEMO_DIR to choose): outside the repository, so VS Code's
+// git does not ask about the repository as the workspace's parent (scripts/lib/demo.mjs).
 //
 // Model: $SWITCHYARD_MODEL (a Hugging Face checkpoint folder with tokenizer files) when set;
 // otherwise the built-in small default: a tiny random-weight DeepSeek-V2 with the real
 // DeepSeek-Coder tokenizer (no model hub is reachable here, so it writes one locally; its
-// completions are nonsense, but every part of the pipeline is real).
+// output is nonsense and never holds a closed code block, which the views say; every part of the
+// pipeline is real).
 //
-// Env: SWITCHYARD_PORT (default 8765), SWITCHYARD_MODEL, SWITCHYARD_EP (default cpu).
+// Env: SWITCHYARD_PORT (default 8765), SWITCHYARD_MODEL, SWITCHYARD_EP (default cpu), SWITCHYARD_DEMO_DIR.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { codeServerNoiseFilter, demoDirs, demoUrl, writeDemoUserSettings, writeDemoWorkspace } from './lib/demo.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DEMO = path.join(REPO, '.cache', 'demo');
+const DEMO = demoDirs();
 const port = Number(process.env.SWITCHYARD_PORT ?? 8765);
 const say = (m) => console.log(`[start] ${m}`);
 
@@ -27,8 +34,14 @@ function run(cmd, args, opts = {}) {
   }
 }
 
+if (process.env.npm_config_onnxruntime_node_install) {
+  // npm printed it just above; it is the one line of .npmrc, which npm itself has no key for.
+  say('npm\'s "Unknown project config onnxruntime-node-install" warning is expected: that .npmrc line tells onnxruntime-node to skip its CUDA download (see README, GPU).');
+}
+
 say('building the extension and the engine');
-run('npm', ['run', '-s', 'build']);
+// node, not `npm run build`: a nested npm would print the .npmrc warning again.
+run(process.execPath, ['scripts/build.mjs']);
 
 say('installing code-server (first time only)');
 const { setup, CODE_SERVER_BIN } = await import('./e2e/setup.mjs');
@@ -42,11 +55,8 @@ if (model) {
     process.exit(1);
   }
 } else {
-  say('writing the built-in small default model (random weights, real DeepSeek-Coder tokenizer)');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', "import { tinyModel } from './test/helpers/tiny-model.ts'; process.stdout.write(tinyModel('deepseek-coder-v1'));"], {
-    cwd: REPO,
-    encoding: 'utf8',
-  });
+  say(`writing the built-in small default model to ${DEMO.model} (random weights, real DeepSeek-Coder tokenizer)`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/lib/demo-model.ts', DEMO.model], { cwd: REPO, encoding: 'utf8' });
   if (r.status !== 0) {
     console.error(`[start] could not write the default model:\n${r.stderr}`);
     process.exit(1);
@@ -54,56 +64,44 @@ if (model) {
   model = r.stdout.trim();
 }
 
-// Demo workspace (rewritten each time so the settings follow the chosen model).
-const ws = path.join(DEMO, 'workspace');
-fs.mkdirSync(path.join(ws, '.vscode'), { recursive: true });
-fs.writeFileSync(
-  path.join(ws, '.vscode', 'settings.json'),
-  JSON.stringify(
-    {
-      'switchyard.model.path': model,
-      'switchyard.model.quantization': 'none',
-      'switchyard.engine.executionProviders': (process.env.SWITCHYARD_EP ?? 'cpu').split(','),
-    },
-    null,
-    2,
-  ),
-);
-if (!fs.existsSync(path.join(ws, 'main.py'))) {
-  fs.writeFileSync(
-    path.join(ws, 'main.py'),
-    'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n\n\ndef main():\n    \n\n\nif __name__ == "__main__":\n    main()\n',
-  );
-}
+const mainPy = writeDemoWorkspace(DEMO, { model, providers: (process.env.SWITCHYARD_EP ?? 'cpu').split(',') });
+writeDemoUserSettings(DEMO);
 
 // The extension: the repository itself, linked into an extensions dir of its own.
-const ext = path.join(DEMO, 'extensions');
+const ext = DEMO.extensions;
 fs.rmSync(ext, { recursive: true, force: true });
 fs.mkdirSync(ext, { recursive: true });
 fs.symlinkSync(REPO, path.join(ext, 'switchyard.switchyard-0.1.0'));
 
-const xdg = path.join(DEMO, 'xdg');
 const env = {
   ...process.env,
-  XDG_CONFIG_HOME: path.join(xdg, 'config'),
-  XDG_DATA_HOME: path.join(xdg, 'data'),
-  XDG_CACHE_HOME: path.join(xdg, 'cache'),
+  XDG_CONFIG_HOME: path.join(DEMO.xdg, 'config'),
+  XDG_DATA_HOME: path.join(DEMO.xdg, 'data'),
+  XDG_CACHE_HOME: path.join(DEMO.xdg, 'cache'),
 };
 const child = spawn(
   CODE_SERVER_BIN,
   [
     '--bind-addr', `127.0.0.1:${port}`,
     '--auth', 'none',
-    '--user-data-dir', path.join(DEMO, 'user-data'),
+    '--user-data-dir', DEMO.userData,
     '--extensions-dir', ext,
     '--disable-telemetry',
     '--disable-update-check',
     '--disable-workspace-trust',
     '--disable-getting-started-override',
-    ws,
+    DEMO.workspace,
   ],
-  { env, stdio: ['ignore', 'ignore', 'inherit'], detached: true },
+  { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true },
 );
+// code-server's stderr: all of it into the demo's log, on the terminal less the harmless noise.
+const csLog = fs.createWriteStream(DEMO.log);
+const show = codeServerNoiseFilter();
+readline.createInterface({ input: child.stderr }).on('line', (line) => {
+  csLog.write(line + '\n');
+  if (show(line)) process.stderr.write(line + '\n');
+});
+
 child.on('exit', (code, signal) => {
   console.error(`[start] code-server exited (${signal ?? code})`);
   process.exit(code ?? 1);
@@ -128,5 +126,7 @@ for (let i = 0; i < 120; i++) {
   await new Promise((r) => setTimeout(r, 500));
 }
 say(`model: ${model}`);
-say(`VS Code with Switchyard: http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`);
-say('open main.py, type inside main() and accept the ghost text with Tab; the Switchyard view in the activity bar is the chat; select code and right-click > Switchyard for refactors. Ctrl+C stops.');
+say(`code-server's log: ${DEMO.log}`);
+say(`VS Code with Switchyard: ${demoUrl(port, DEMO.workspace, mainPy)}`);
+say('main.py is open: (1) type inside main() and accept the ghost text with Tab; (2) open the Switchyard view in the activity bar and ask a question; (3) select code, right-click > Switchyard > Fix Selection. Ctrl+C stops.');
+if (!process.env.SWITCHYARD_MODEL) say('the built-in model has random weights: its text is nonsense and never holds a closed code block, so (3) explains why there is no diff; SWITCHYARD_MODEL=/path/to/checkpoint npm start runs a real one.');

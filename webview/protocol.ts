@@ -6,7 +6,8 @@
  *
  * DOM contract the end-to-end tests rely on (keep these stable):
  *   #prompt (the message input), #send, #stop, #new-chat, #add-file,
- *   #engine-state[data-kind=<EngineView.kind>] with its fix buttons as button[data-fix=<FixAction>],
+ *   #engine-state[data-kind=<EngineView.kind>] with its fix buttons as button[data-fix=<FixAction>]
+ *   and its note as .engine-note,
  *   #budget (text "used / total tokens"), .chip[data-kind=<ChipKind>] with button.chip-remove,
  *   .turn[data-role=user|assistant][data-id=<id>][data-streaming=true|false] containing .turn-body,
  *   details.reasoning (collapsed) for reasoning text,
@@ -56,6 +57,8 @@ export interface EngineView {
   percent?: number;
   /** Buttons that fix the state, in order. */
   fixes: FixAction[];
+  /** A standing remark under the line (#engine-state .engine-note), e.g. what the demo model cannot show. */
+  note?: string;
 }
 
 export interface Budget {

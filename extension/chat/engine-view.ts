@@ -1,10 +1,12 @@
 /**
  * What the chat view's engine line shows: the engine host's state (plus whether a remote endpoint
  * replaces it and whether a model is configured) as the protocol's EngineView, with the buttons
- * that fix a broken state. Pure (no 'vscode'), so every state's exact text is unit-tested.
+ * that fix a broken state, and a note for the demo's random-weight model. No 'vscode' (only the
+ * demo marker is read from disk), so every state's exact text is unit-tested.
  */
 import type { EngineView, FixAction } from '../../webview/protocol.ts';
 import type { EngineState } from '../engine/engine-host.ts';
+import { DEMO_CHAT_NOTE, isDemoModel } from '../demo-model.ts';
 
 export interface EngineViewInput {
   state: EngineState;
@@ -35,7 +37,7 @@ export function engineView(i: EngineViewInput): EngineView {
     case 'idle':
       // Before the first start, "idle" without a model path can only end in no-model: say so now.
       if (!i.modelPath) return noModel();
-      return { kind: 'idle', message: `${name}: the engine starts with the first message`, fixes: [] };
+      return withDemoNote(i, { kind: 'idle', message: `${name}: the engine starts with the first message`, fixes: [] });
     case 'no-model':
       return noModel();
     case 'starting':
@@ -49,7 +51,7 @@ export function engineView(i: EngineViewInput): EngineView {
     case 'loading':
       return { kind: 'loading', message: `Loading ${name}: ${s.message} ${s.percent}%`, percent: s.percent, fixes: [] };
     case 'ready':
-      return { kind: 'ready', message: `${modelName(s.info.model)} on ${s.info.provider}`, fixes: [] };
+      return withDemoNote(i, { kind: 'ready', message: `${modelName(s.info.model)} on ${s.info.provider}`, fixes: [] });
     case 'error': {
       const p = s.problem;
       let message = upperFirst(p.message);
@@ -78,4 +80,13 @@ export function engineView(i: EngineViewInput): EngineView {
 
 function noModel(): EngineView {
   return { kind: 'no-model', message: 'No model selected: select a checkpoint folder or download a model', fixes: ['selectModel', 'downloadModel'] };
+}
+
+/**
+ * The demo's random-weight model (a marker in its folder, extension/demo-model.ts) works, so no
+ * error; but a new user must learn early that its answers cannot hold code. The fixes are the ways
+ * to a real checkpoint.
+ */
+function withDemoNote(i: EngineViewInput, v: EngineView): EngineView {
+  return isDemoModel(i.modelPath) ? { ...v, note: DEMO_CHAT_NOTE, fixes: ['downloadModel', 'selectModel'] } : v;
 }

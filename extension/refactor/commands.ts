@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { BackendError, type ModelBackend } from '../backend/backend.ts';
 import type { Settings } from '../config.ts';
+import { demoRefactorMessage, isDemoModel } from '../demo-model.ts';
 import { TokenCounter } from '../context/tokens.ts';
 import type { ProposedEdit, ProposeEdit } from '../edits/proposed-edit.ts';
 import { appendedText } from './extract.ts';
@@ -271,6 +272,13 @@ async function refactor(d: RefactorDeps, kind: RefactorKind): Promise<void> {
       (u.draftedTokens ? `, drafts accepted ${u.acceptedTokens ?? 0}/${u.draftedTokens}` : '') +
       (outcome.problem ? `: ${outcome.problem}` : ''),
   );
+  if ((outcome.problem === 'no code' || outcome.problem === 'cut off') && !settings.remoteEndpoint && isDemoModel(settings.modelPath)) {
+    // The demo's random-weight model never closes a fence: say that, not "raise the limit".
+    const pick = await vscode.window.showWarningMessage(demoRefactorMessage(label), 'Download Model', 'Select Model Folder');
+    if (pick === 'Download Model') await vscode.commands.executeCommand('switchyard.downloadModel');
+    else if (pick === 'Select Model Folder') await vscode.commands.executeCommand('switchyard.selectModelFolder');
+    return;
+  }
   switch (outcome.problem) {
     case 'cancelled':
       return;

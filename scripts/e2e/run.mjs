@@ -6,7 +6,11 @@
 // end (a hung test killed by the watchdog, an engine that escaped its group) is killed by that mark.
 //
 // Usage: node scripts/e2e/run.mjs [node --test options, e.g. --test-name-pattern=restart]
+// The run fails if it changed the checkout (scripts/lib/tree-guard.mjs).
+//
 // Env:   SWITCHYARD_E2E_TIMEOUT_S  watchdog for the test run (default 600)
+//        SWITCHYARD_UPDATE_SCREENSHOTS=1  write the README's screenshots into docs/screenshots/
+//                                         (npm run screenshots); otherwise .cache/e2e/screenshots/
 //        and those of setup.mjs and test/e2e/completions.e2e.ts
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { register } from 'tsx/esm/api';
 import { REPO, setup } from './setup.mjs';
+import { treeGuard, treeGuardMessage } from '../lib/tree-guard.mjs';
 
 register();
 const { RUN_MARKER, killGroup, sweepMarked } = await import('../../test/e2e/procs.ts');
@@ -37,6 +42,8 @@ const files = fs
 const runId = `${process.pid}-${randomBytes(4).toString('hex')}`;
 const timeoutMs = Number(process.env.SWITCHYARD_E2E_TIMEOUT_S ?? 600) * 1000;
 
+// The README's screenshots change only on request (npm run screenshots); nothing else may change.
+const guard = treeGuard(REPO, process.env.SWITCHYARD_UPDATE_SCREENSHOTS === '1' ? ['docs/screenshots/'] : []);
 const t1 = Date.now();
 const args = process.argv.slice(2);
 if (!args.some((a) => a.startsWith('--test-reporter'))) args.unshift('--test-reporter=spec');
@@ -70,5 +77,8 @@ const fresh = fs.existsSync(artifactsDir)
   ? fs.readdirSync(artifactsDir).map((d) => path.join(artifactsDir, d)).filter((d) => fs.statSync(d).mtimeMs >= t1)
   : [];
 for (const d of fresh) console.log(`[e2e] failure artifacts (screenshot, trace, logs): ${d}`);
-console.log(`[e2e] install/check ${secs(installMs)}, tests ${secs(Date.now() - t1)}, total ${secs(Date.now() - t0)}: ${code === 0 && !stopping ? 'passed' : 'FAILED'}`);
-process.exit(stopping ? 1 : code);
+const changed = guard.check();
+if (changed.length > 0) console.error(`[e2e] ${treeGuardMessage(changed)}`);
+const ok = code === 0 && !stopping && changed.length === 0;
+console.log(`[e2e] install/check ${secs(installMs)}, tests ${secs(Date.now() - t1)}, total ${secs(Date.now() - t0)}: ${ok ? 'passed' : 'FAILED'}`);
+process.exit(stopping || changed.length > 0 ? 1 : code);

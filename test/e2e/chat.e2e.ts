@@ -7,12 +7,14 @@
  *  2. Insert at Cursor from a code block, with switchyard.remote.endpoint pointed at a scripted
  *     OpenAI-compatible server started here (real HTTP, streamed SSE);
  *  3. Rewrite with Instruction on a selection: diff review, Accept, the file is the proposed text,
- *     one undo step takes it back (screenshot docs/screenshots/refactor-diff.png);
+ *     one undo step takes it back (screenshot refactor-diff.png);
  *  4. Fix Selection, Reject: nothing written
  *     (3 and 4 answered by the scripted server too: the tiny model never finishes an answer within
  *     switchyard.chat.maxTokens, and a cut-off answer is never proposed);
  *  5. a window reload keeps the conversation;
- *  6. screenshots of the chat view in the dark and light themes (docs/screenshots/chat-*.png).
+ *  6. screenshots of the chat view in the dark and light themes (chat-*.png).
+ * The screenshots go to .cache/e2e/screenshots/, or with SWITCHYARD_UPDATE_SCREENSHOTS=1 (npm run
+ * screenshots) to the README's docs/screenshots/ (test/e2e/screenshots.ts).
  *
  * Run: node --import tsx --test test/e2e/chat.e2e.ts  (after node scripts/e2e/setup.mjs), or with
  * the others through node scripts/e2e/run.mjs. On failure: screenshot, trace, logs and the webviews'
@@ -22,12 +24,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import { screenshotDir } from './screenshots.ts';
 import type net from 'node:net';
 import path from 'node:path';
 import type { FrameLocator, Locator } from 'playwright-core';
 import { exactly, log, MAIN_PY, REPO, short, sleep, startVsCode, tinyModelSettings, waitFor, type TraceEvent, type VsCode } from './harness.ts';
 
-const SCREENSHOTS = path.join(REPO, 'docs', 'screenshots');
+const SCREENSHOTS = screenshotDir(REPO); // .cache/e2e/screenshots/; docs/screenshots/ only with npm run screenshots
 
 // The workspace file is the harness's MAIN_PY; line numbers below are 1-based and refer to it.
 const INSERT_LINE = 11; // a blank line between scale() and main(): test 2 inserts the code block there

@@ -27,10 +27,10 @@ export const TINY_SHAPE: Omit<SyntheticShape, 'vocab'> = {
 };
 
 /**
- * A tiny model folder for `tokenizer` (created once per machine under the OS temp dir, reused after).
+ * A tiny model folder for `tokenizer`, created once in `dir` (default: under the OS temp dir) and
+ * reused after.
  */
-export function tinyModel(tokenizer: TinyTokenizer = 'deepseek-coder-v1'): string {
-  const dir = path.join(os.tmpdir(), `switchyard-tiny-${tokenizer}-v1`);
+export function tinyModel(tokenizer: TinyTokenizer = 'deepseek-coder-v1', dir = path.join(os.tmpdir(), `switchyard-tiny-${tokenizer}-v1`)): string {
   ensureSyntheticCheckpoint(dir, { ...TINY_SHAPE, vocab: VOCAB[tokenizer] });
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
     const dst = path.join(dir, f);

@@ -42,12 +42,14 @@ export function renderEngine(root: HTMLElement, engine: EngineView): void {
   let text = root.querySelector<HTMLElement>('.engine-message');
   let bar = root.querySelector<HTMLElement>('.engine-progress');
   let fixes = root.querySelector<HTMLElement>('.engine-fixes');
-  if (!icon || !text || !bar || !fixes) {
+  let note = root.querySelector<HTMLElement>('.engine-note');
+  if (!icon || !text || !bar || !fixes || !note) {
     icon = h('span', { class: 'engine-icon', 'aria-hidden': 'true' });
     text = h('span', { class: 'engine-message' });
     bar = h('div', { class: 'engine-progress', role: 'progressbar', 'aria-label': 'Model loading', 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('div', { class: 'engine-progress-fill' }));
     fixes = h('div', { class: 'engine-fixes' });
-    root.replaceChildren(h('div', { class: 'engine-line' }, icon, text), bar, fixes);
+    note = h('p', { class: 'engine-note' });
+    root.replaceChildren(h('div', { class: 'engine-line' }, icon, text), bar, note, fixes);
   }
 
   const busy = BUSY_KINDS.has(engine.kind);
@@ -72,6 +74,9 @@ export function renderEngine(root: HTMLElement, engine: EngineView): void {
     bar.hidden = true;
     bar.removeAttribute('aria-valuenow');
   }
+
+  if (note.textContent !== (engine.note ?? '')) note.textContent = engine.note ?? '';
+  note.hidden = !engine.note;
 
   // Rebuild the buttons only when the set changes, so focus on one survives progress updates.
   const key = engine.fixes.join(',');

@@ -7,6 +7,10 @@ import { describe, it } from 'node:test';
 import type { LoadModelResult } from '../../../engine/protocol/protocol.ts';
 import { engineView, modelName } from '../../../extension/chat/engine-view.ts';
 import type { EngineState } from '../../../extension/engine/engine-host.ts';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DEMO_CHAT_NOTE, DEMO_MARKER, DEMO_MARKER_CONTENT } from '../../../extension/demo-model.ts';
 
 const info = { model: '/models/DeepSeek-Coder-V2-Lite/', architecture: 'DeepseekV2ForCausalLM', provider: 'cuda', quant: 'int8' } as LoadModelResult;
 const local = (state: EngineState, modelPath = '/models/DeepSeek-Coder-V2-Lite') => engineView({ state, remoteEndpoint: '', modelPath });
@@ -90,5 +94,24 @@ describe('chat engine view', () => {
   it('model names are the last path segment', () => {
     assert.equal(modelName('C:\\models\\Qwen2.5-Coder\\'), 'Qwen2.5-Coder');
     assert.equal(modelName('/m/x'), 'x');
+  });
+
+  it('the demo model (its marker file): a note on what it cannot show, with the ways to a real checkpoint, while idle or ready', (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-demo-view-'));
+    fs.writeFileSync(path.join(dir, DEMO_MARKER), JSON.stringify(DEMO_MARKER_CONTENT));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const demo = (state: EngineState) => engineView({ state, remoteEndpoint: '', modelPath: dir });
+    assert.deepEqual(demo({ kind: 'ready', info: { ...info, model: dir, provider: 'cpu' }, pid: 1 }), {
+      kind: 'ready',
+      message: `${path.basename(dir)} on cpu`,
+      fixes: ['downloadModel', 'selectModel'],
+      note: DEMO_CHAT_NOTE,
+    });
+    assert.equal(demo({ kind: 'idle' }).note, DEMO_CHAT_NOTE);
+    // Loading and errors keep their own line; a remote endpoint is not the demo model; a real checkpoint has no note.
+    assert.equal(demo({ kind: 'loading', percent: 10, message: 'reading' }).note, undefined);
+    assert.equal(demo({ kind: 'error', problem: { kind: 'crashed', message: 'the engine crashed' } }).note, undefined);
+    assert.equal(engineView({ state: { kind: 'idle' }, remoteEndpoint: 'http://h/v1', modelPath: dir }).note, undefined);
+    assert.equal(local({ kind: 'ready', info, pid: 1 }).note, undefined);
   });
 });
