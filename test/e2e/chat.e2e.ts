@@ -23,9 +23,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import { screenshotDir } from './screenshots.ts';
-import type net from 'node:net';
+import { SCRIPTED_MODEL, startScriptedEndpoint, type ScriptedEndpoint } from './scripted-endpoint.ts';
 import path from 'node:path';
 import type { FrameLocator, Locator } from 'playwright-core';
 import { exactly, log, MAIN_PY, REPO, short, sleep, startVsCode, tinyModelSettings, waitFor, type TraceEvent, type VsCode } from './harness.ts';
@@ -48,7 +47,6 @@ const CHAT_MAX_TOKENS = 48;
 
 const SCRIPTED_CODE = 'def double_all(values):\n    return [value * 2 for value in values]\n';
 const SCRIPTED_ANSWER = `Here is a helper that doubles every value:\n\n\`\`\`python\n${SCRIPTED_CODE}\`\`\`\n\nCall it as \`double_all(numbers)\`.\n`;
-const SCRIPTED_MODEL = 'scripted-coder';
 // Refactors (the extension asks for the whole rewritten selection in one fenced block):
 const REWRITE_INSTRUCTION = 'Use a list comprehension.';
 const REWRITE_CODE = '    result = [value * factor for value in values]\n';
@@ -64,94 +62,11 @@ function scriptedAnswer(body: Record<string, unknown> | undefined): string {
   return SCRIPTED_ANSWER;
 }
 
-interface Scripted {
-  url: string;
-  requests: { method: string; path: string; body: Record<string, unknown> | undefined }[];
-  close(): Promise<void>;
-}
-
-/** Splits the answer into small pieces (a few words each) so that it streams. */
-function pieces(text: string): string[] {
-  return text.match(/\s*\S+\s*\S*/g) ?? [text];
-}
-
-function startScriptedServer(): Promise<Scripted> {
-  const requests: Scripted['requests'] = [];
-  const sockets = new Set<net.Socket>();
-  const server = http.createServer((req, res) => {
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (raw += c));
-    req.on('end', () => {
-      let body: Record<string, unknown> | undefined;
-      try {
-        body = raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
-      } catch {
-        body = undefined;
-      }
-      const route = (req.url ?? '').split('?')[0];
-      requests.push({ method: req.method ?? '', path: route, body });
-      const json = (status: number, o: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(o));
-      };
-      if (req.method === 'GET' && route === '/v1/models') {
-        return json(200, { object: 'list', data: [{ id: SCRIPTED_MODEL, object: 'model', owned_by: 'e2e' }] });
-      }
-      if (req.method === 'POST' && route === '/v1/completions') {
-        // Inline completions while the endpoint is set: nothing to suggest.
-        return json(200, { id: 'cmpl-e2e', object: 'text_completion', model: SCRIPTED_MODEL, choices: [{ index: 0, text: '', finish_reason: 'stop' }] });
-      }
-      if (req.method === 'POST' && route === '/v1/chat/completions') {
-        const base = { id: 'chatcmpl-e2e', object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: SCRIPTED_MODEL };
-        if (body?.stream !== true) {
-          return json(200, { ...base, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: scriptedAnswer(body) }, finish_reason: 'stop' }] });
-        }
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-        const send = (o: unknown) => res.write(`data: ${typeof o === 'string' ? o : JSON.stringify(o)}\n\n`);
-        const parts = pieces(scriptedAnswer(body));
-        void (async () => {
-          send({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
-          for (const part of parts) {
-            if (res.destroyed) return;
-            send({ ...base, choices: [{ index: 0, delta: { content: part }, finish_reason: null }] });
-            await sleep(25);
-          }
-          send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
-          send({ ...base, choices: [], usage: { prompt_tokens: 100, completion_tokens: parts.length, total_tokens: 100 + parts.length } });
-          send('[DONE]');
-          res.end();
-        })();
-        return;
-      }
-      json(404, { error: { message: `no route ${req.method} ${route}` } });
-    });
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  return new Promise((resolve, reject) => {
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      resolve({
-        url: `http://127.0.0.1:${port}/v1`,
-        requests,
-        close: () =>
-          new Promise<void>((r) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => r());
-          }),
-      });
-    });
-  });
-}
 
 // --- the world --------------------------------------------------------------------------------------
 
 let vscode: VsCode | undefined;
-let scripted: Scripted | undefined;
+let scripted: ScriptedEndpoint | undefined;
 
 function h(): VsCode {
   assert.ok(vscode, 'VS Code did not start (see the startup error)');
@@ -353,7 +268,7 @@ async function waitProposal(from: number, timeoutMs = 60_000): Promise<TraceEven
 describe('Switchyard chat, refactors and remote endpoint in VS Code', { timeout: 600_000 }, () => {
   before(
     async () => {
-      scripted = await startScriptedServer();
+      scripted = await startScriptedEndpoint({ answer: (body) => ({ text: scriptedAnswer(body), delayMs: 25 }) });
       log(`scripted OpenAI-compatible server at ${scripted.url}`);
       vscode = await startVsCode({
         files: { 'main.py': MAIN_PY },

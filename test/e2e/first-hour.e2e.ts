@@ -21,17 +21,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type net from 'node:net';
 import type { FrameLocator, Locator } from 'playwright-core';
 import { freePort, log, MAIN_PY, short, sleep, startVsCode, tinyModelSettings, waitFor, type TraceEvent, type VsCode } from './harness.ts';
+import { SCRIPTED_MODEL, startScriptedEndpoint, type ScriptedEndpoint } from './scripted-endpoint.ts';
 
 const UTIL_PY = 'def helper():\n    return 42\n';
 const SCALE_CODE = 'def scale(values, factor):\n    return [value * factor for value in values]';
 const INSERT_CODE = 'print("inserted")';
 const CODE_QUESTION = 'Rewrite scale with a list comprehension.';
 const SLOW_QUESTION = 'Tell me a long story slowly.';
-const SCRIPTED_MODEL = 'scripted-coder';
 
 /** What the scripted model says, and how fast: by the last user message. */
 function scripted(body: Record<string, unknown> | undefined): { text: string; delayMs: number } {
@@ -44,89 +42,12 @@ function scripted(body: Record<string, unknown> | undefined): { text: string; de
   return { text: 'It holds a few small functions.', delayMs: 5 };
 }
 
-interface Server {
-  url: string;
-  requests: { method: string; path: string }[];
-  close(): Promise<void>;
-}
-
-/**
- * An OpenAI-compatible server. `broken`: GET /v1/models answers, every completion and chat gets a 500
- * (an endpoint whose model crashed: reachable, but nothing works).
- */
-function startServer(broken: boolean): Promise<Server> {
-  const requests: Server['requests'] = [];
-  const sockets = new Set<net.Socket>();
-  const server = http.createServer((req, res) => {
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (raw += c));
-    req.on('end', () => {
-      let body: Record<string, unknown> | undefined;
-      try {
-        body = raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
-      } catch {
-        body = undefined;
-      }
-      const route = (req.url ?? '').split('?')[0]!;
-      requests.push({ method: req.method ?? '', path: route });
-      const json = (status: number, o: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(o));
-      };
-      if (req.method === 'GET' && route === '/v1/models') return json(200, { object: 'list', data: [{ id: SCRIPTED_MODEL, object: 'model', owned_by: 'e2e' }] });
-      if (broken) return json(500, { error: { message: 'the model worker crashed (e2e)', type: 'server_error' } });
-      if (req.method === 'POST' && route === '/v1/completions') {
-        return json(200, { id: 'cmpl-e2e', object: 'text_completion', model: SCRIPTED_MODEL, choices: [{ index: 0, text: '', finish_reason: 'stop' }] });
-      }
-      if (req.method === 'POST' && route === '/v1/chat/completions') {
-        const base = { id: 'chatcmpl-e2e', object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: SCRIPTED_MODEL };
-        const { text, delayMs } = scripted(body);
-        if (body?.stream !== true) return json(200, { ...base, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }] });
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-        const send = (o: unknown) => res.write(`data: ${typeof o === 'string' ? o : JSON.stringify(o)}\n\n`);
-        const parts = text.match(/\s*\S+\s*/g) ?? [text];
-        void (async () => {
-          for (const part of parts) {
-            if (res.destroyed) return;
-            send({ ...base, choices: [{ index: 0, delta: { content: part }, finish_reason: null }] });
-            await sleep(delayMs);
-          }
-          send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
-          send('[DONE]');
-          res.end();
-        })();
-        return;
-      }
-      json(404, { error: { message: `no route ${req.method} ${route}` } });
-    });
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  return new Promise((resolve, reject) => {
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      resolve({
-        url: `http://127.0.0.1:${port}/v1`,
-        requests,
-        close: () =>
-          new Promise<void>((r) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => r());
-          }),
-      });
-    });
-  });
-}
 
 // --- the world --------------------------------------------------------------------------------------
 
 let vscode: VsCode | undefined;
-let good: Server | undefined;
-let broken: Server | undefined;
+let good: ScriptedEndpoint | undefined;
+let broken: ScriptedEndpoint | undefined;
 
 function h(): VsCode {
   assert.ok(vscode, 'VS Code did not start (see the startup error)');
@@ -240,8 +161,8 @@ async function waitProposal(from: number): Promise<TraceEvent> {
 describe('Switchyard in the first hour: focus, flows and a failing endpoint', { timeout: 600_000 }, () => {
   before(
     async () => {
-      good = await startServer(false);
-      broken = await startServer(true);
+      good = await startScriptedEndpoint({ answer: scripted });
+      broken = await startScriptedEndpoint({ answer: scripted, broken: true });
       log(`scripted server ${good.url}, failing server ${broken.url}`);
       vscode = await startVsCode({
         files: { 'main.py': MAIN_PY, 'util.py': UTIL_PY },
