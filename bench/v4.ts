@@ -18,9 +18,9 @@
  *   --experts dispatch|fused (default: the engine's default for the quant)
  *   --depths LIST            (default 0,8192,32768)   --decode N (steps per figure, default 8)
  *   --window N               tokens of the typing window (default: the largest depth)
- *   --off-keys N             the first N keystrokes also timed with the cache off (default 1: each
- *                            is a full prefill of the window, ~as long as the fill to that depth,
- *                            which the first row of the trace shows: opening the window)
+ *   --off-keys LIST          keystrokes (1-based) also timed with the cache off (default 1,8: an
+ *                            append at the end and an edit 300 tokens back; each is a full prefill
+ *                            of the window, ~as long as opening it, the trace's first row; 0: none)
  *   --layers N               (default 8)   --dir DIR (checkpoint; default <cache>/bench/v4-checkpoint-<N>l)
  */
 import * as fs from 'node:fs';
@@ -235,7 +235,11 @@ function keystrokes(text: string): Key[] {
   return keys;
 }
 const keys = keystrokes(windowText);
-const offKeys = count('off-keys', values['off-keys'] ?? '1', 0);
+const offKeys = (values['off-keys'] ?? '1,8')
+  .split(',')
+  .map((k) => count('off-keys', k.trim(), 0))
+  .filter((k) => k > 0);
+for (const k of offKeys) if (k > keys.length) fail(`--off-keys: there are ${keys.length} keystrokes (got ${k})`);
 
 /** One request's time to first token: the best cached prefix (or a fresh state), prefill, logits. */
 async function ttft(prompt: number[], cached: PrefixCache | null): Promise<{ ms: number; reused: number }> {
@@ -268,10 +272,10 @@ for (const [i, k] of keys.entries()) {
 }
 // The same requests from a fresh state each (the slow part: each is the whole window), after the
 // cached ones so that a cut-short run still has those.
-for (const [i, k] of keys.slice(0, offKeys).entries()) {
-  const off = await ttft(tok.encode(k.text), null);
-  trace[i]!.offMs = off.ms;
-  log(`  key ${i + 1} ${k.what}: cache off ${off.ms.toFixed(0)} ms`);
+for (const n of offKeys) {
+  const off = await ttft(tok.encode(keys[n - 1]!.text), null);
+  trace[n - 1]!.offMs = off.ms;
+  log(`  key ${n} ${keys[n - 1]!.what}: cache off ${off.ms.toFixed(0)} ms`);
 }
 const peakRss = process.resourceUsage().maxRSS * 1024;
 await session.release();
