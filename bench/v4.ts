@@ -139,6 +139,14 @@ const windowIds = tok.encode(windowText);
 // Filling past the window (a depth beyond it) continues with the same text repeated.
 const idsTo = (n: number) => Array.from({ length: n }, (_, i) => windowIds[i % windowIds.length]!);
 
+// Checked before the long part below, so a wrong --off-keys fails at once.
+const keys = keystrokes(windowText);
+const offKeys = (values['off-keys'] ?? '1,8')
+  .split(',')
+  .map((k) => count('off-keys', k.trim(), 0))
+  .filter((k) => k > 0);
+for (const k of offKeys) if (k > keys.length) fail(`--off-keys: there are ${keys.length} keystrokes (got ${k})`);
+
 // ---- 1. decode at depth --------------------------------------------------------------------------
 /** Bytes of the live tensors alone (CompressedKvState.bytes adds its snapshots). */
 const liveBytes = (s: KvState) => [...s.tensors.values()].reduce((a, x) => a + 4 * (x.dims as number[]).reduce((p, d) => p * d, 1), 0);
@@ -234,12 +242,6 @@ function keystrokes(text: string): Key[] {
   push('type "y" at the end again', `${cur}y`);
   return keys;
 }
-const keys = keystrokes(windowText);
-const offKeys = (values['off-keys'] ?? '1,8')
-  .split(',')
-  .map((k) => count('off-keys', k.trim(), 0))
-  .filter((k) => k > 0);
-for (const k of offKeys) if (k > keys.length) fail(`--off-keys: there are ${keys.length} keystrokes (got ${k})`);
 
 /** One request's time to first token: the best cached prefix (or a fresh state), prefill, logits. */
 async function ttft(prompt: number[], cached: PrefixCache | null): Promise<{ ms: number; reused: number }> {
