@@ -3,10 +3,11 @@
  * compressors' pending rows and overlap, compressed entries). Such a state cannot be cut at an
  * arbitrary position by slicing, so it keeps what is needed to rebuild any prefix exactly:
  *   - the token ids it has consumed,
- *   - snapshots of its small parts (window, pending, overlap) every `snapshotEvery` positions, with
- *     how many compressed entries existed then (entries are append-only: a prefix of them is a slice),
+ *   - snapshots of its small parts (window, pending, overlap) every `snapshotEvery` positions and
+ *     `promptTail` before each prompt's end, with how many compressed entries existed then (entries
+ *     are append-only: a prefix of them is a slice),
  * and trim/copy restore the latest snapshot at or before the cut and re-run the tokens after it.
- * So a keystroke at the end of a long window re-prefills at most `snapshotEvery` tokens plus the edit.
+ * So a keystroke among a prompt's last tokens re-prefills at most `promptTail` tokens plus the edit.
  * Why not llama.cpp's way: its V4 cache refuses partial removal, so every edit there re-reads the prompt.
  */
 import * as ort from 'onnxruntime-node';
@@ -38,6 +39,8 @@ export class CompressedKvState extends KvState {
     private readonly layout: CacheInput[],
     private readonly refill: Refill,
     readonly snapshotEvery: number,
+    /** A prompt also gets a snapshot this many positions before its end (0: only every snapshotEvery). */
+    public promptTail = 0,
   ) {
     super(tensors, null);
   }
@@ -78,7 +81,7 @@ export class CompressedKvState extends KvState {
 
   override async copy(n = this.length): Promise<CompressedKvState> {
     if (n > this.length || n < 0) throw new Error(`cannot copy ${n} positions of a cache of ${this.length}`);
-    const out = new CompressedKvState(new Map(), this.layout, this.refill, this.snapshotEvery);
+    const out = new CompressedKvState(new Map(), this.layout, this.refill, this.snapshotEvery, this.promptTail);
     for (const [name, t] of this.tensors) out.tensors.set(name, new ort.Tensor('float32', (t.data as Float32Array).slice(), t.dims as number[]));
     out.length = this.length;
     out.tokens = this.tokens.slice();

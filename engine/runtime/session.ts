@@ -143,7 +143,7 @@ export class ModelSession {
       tensors.set(c.past, new ort.Tensor('float32', new Float32Array(0), d));
     }
     if (this.model.spec.v4) {
-      return new CompressedKvState(tensors, this.model.io.caches, async (st, ids) => void (await this.forward(st, ids)), snapshotEvery());
+      return new CompressedKvState(tensors, this.model.io.caches, async (st, ids) => void (await this.forward(st, ids)), snapshotEvery(), promptTail());
     }
     return new KvState(tensors, this.device);
   }
@@ -155,20 +155,31 @@ export class ModelSession {
   async forward(state: KvState, ids: number[], opts: { logitsToKeep?: number; routing?: boolean } = {}): Promise<ForwardResult> {
     if (ids.length === 0) throw new Error('forward needs at least one token');
     if (state instanceof CompressedKvState) {
-      // Cut the step at snapshot positions so a later trim/copy can restore any prefix cheaply.
+      // Cut the step at snapshot positions so a later trim/copy can restore any prefix cheaply: every
+      // `snapshotEvery` positions, and for a prompt also `promptTail` before its end (or where it
+      // starts, when less is new), since the next keystroke usually edits the prompt's last tokens.
       const every = state.snapshotEvery;
+      const end = state.length + ids.length;
+      const margin = state.promptTail;
+      let tail = -1;
+      if (ids.length > 1 && margin > 0) {
+        tail = Math.max(state.length, end - margin);
+        const latest = state.snapshotPositions.at(-1) ?? 0;
+        if (tail - latest < margin) tail = -1; // one close enough already
+        else if (tail === state.length) state.snapshot();
+      }
       const sizes: number[] = [];
       let at = state.length;
-      let left = ids.length;
-      while (left > 0) {
-        const n = this.tokenByToken ? 1 : Math.min(left, every - (at % every));
-        sizes.push(n);
-        at += n;
-        left -= n;
+      while (at < end) {
+        let next = Math.min(end, at + every - (at % every));
+        if (tail > at && tail < next) next = tail;
+        if (this.tokenByToken) next = at + 1;
+        sizes.push(next - at);
+        at = next;
       }
       return this.#forwardSplit(state, ids, sizes, opts, (piece) => {
         state.tokens.push(...piece);
-        if (state.length % every === 0) state.snapshot();
+        if (state.length % every === 0 || state.length === tail) state.snapshot();
       });
     }
     if (ids.length > 1 && this.tokenByToken) return this.#forwardSplit(state, ids, ids.map(() => 1), opts);
@@ -296,6 +307,15 @@ function dropLastRows(t: ort.Tensor, n: number): ort.Tensor {
   const [b, h, R, d] = t.dims as number[];
   const keep = Math.max(0, R! - n);
   return new ort.Tensor('float32', (t.data as Float32Array).subarray(0, keep * d!), [b!, h!, keep, d!]);
+}
+
+/**
+ * A prompt's snapshot this many positions before its end (compressed caches), so a keystroke there
+ * replays at most this many: SWITCHYARD_V4_PROMPT_TAIL, default 16 (0: only the regular snapshots).
+ */
+function promptTail(): number {
+  const v = Number(process.env.SWITCHYARD_V4_PROMPT_TAIL ?? 16);
+  return Number.isInteger(v) && v >= 0 ? v : 16;
 }
 
 /** Positions between snapshots of a compressed (DeepSeek-V4) cache: SWITCHYARD_V4_SNAPSHOT_EVERY, default 256. */

@@ -49,16 +49,24 @@ async function fresh(tokens: number[], keep: number): Promise<Float32Array> {
 }
 
 describe('DeepSeek-V4 prefix cache', () => {
-  it('snapshots every 64 positions; the cache is far smaller than full K/V', async () => {
+  it('snapshots every 64 positions and 16 before each prompt\'s end; the cache is far smaller than full K/V', async () => {
     const st = m.session.newState();
     assert.ok(st instanceof CompressedKvState);
     await m.session.forward(st, ids.slice(0, 150));
     await m.session.forward(st, ids.slice(150, 300));
-    assert.deepEqual(st.snapshotPositions, [64, 128, 192, 256]);
-    assert.equal(st.length, 300);
-    // Full K=V for 300 tokens x 5 layers x head_dim 64 x 4 bytes = 384000; the window is 16.
+    assert.deepEqual(st.snapshotPositions, [64, 128, 134, 192, 256, 284]);
+    // A short prompt after those (less than 16 new tokens): a snapshot where it starts, if none is near.
+    await m.session.forward(st, ids.slice(300, 302));
+    assert.deepEqual(st.snapshotPositions.slice(-1), [300]);
+    await m.session.forward(st, ids.slice(302, 304));
+    assert.deepEqual(st.snapshotPositions.slice(-1), [300], 'one within 16 already');
+    // Decode steps take none.
+    await m.session.forward(st, [ids[304]!]);
+    assert.deepEqual(st.snapshotPositions.slice(-1), [300]);
+    assert.equal(st.length, 305);
+    // Full K=V for 305 tokens x 5 layers x head_dim 64 x 4 bytes = 390400; the window is 16.
     const live = st.bytes;
-    assert.ok(live < 384000, `cache ${live} bytes`);
+    assert.ok(live < 390400, `cache ${live} bytes`);
     st.dispose();
   });
 
