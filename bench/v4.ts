@@ -253,6 +253,7 @@ function keystrokes(text: string): Key[] {
 async function ttft(prompt: number[], cached: PrefixCache | null): Promise<{ ms: number; reused: number }> {
   const t1 = performance.now();
   const { state: s, reused } = cached ? await cached.take(prompt) : { state: session.newState(), reused: 0 };
+  s.planPrompt(prompt.length); // as the service does
   let logits: Float32Array | null = null;
   for (let pos = reused; pos < prompt.length; pos += PREFILL_CHUNK) {
     logits = (await session.forward(s, prompt.slice(pos, Math.min(prompt.length, pos + PREFILL_CHUNK)))).logits;

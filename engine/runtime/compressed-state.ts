@@ -45,6 +45,24 @@ export class CompressedKvState extends KvState {
     super(tensors, null);
   }
 
+  /** Where the prompt being prefilled wants its tail snapshot (-1: none pending). */
+  tailAt = -1;
+
+  /**
+   * The prompt being prefilled ends at `end`: keep a snapshot `promptTail` positions before it (or
+   * where its prefill starts, when less is new), since the next keystroke usually edits the prompt's
+   * last tokens. Nothing when a snapshot that close exists.
+   */
+  override planPrompt(end: number): void {
+    this.tailAt = -1;
+    if (this.promptTail <= 0 || end <= this.length) return;
+    const at = Math.max(this.length, end - this.promptTail);
+    const latest = Math.max(0, ...[...this.snapshots.keys()].filter((p) => p <= at));
+    if (at - latest < this.promptTail) return;
+    if (at === this.length) this.snapshot();
+    else this.tailAt = at;
+  }
+
   /** Positions at which a snapshot is kept (ascending). */
   get snapshotPositions(): number[] {
     return [...this.snapshots.keys()].sort((a, b) => a - b);

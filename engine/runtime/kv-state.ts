@@ -62,6 +62,12 @@ export class KvState {
     this.tensors.set(name, new ort.Tensor('float32', buf.subarray(0, need), [b!, h!, T! + S, d!]));
   }
 
+  /**
+   * A hint before a prompt is prefilled (possibly in several steps): it ends at position `end`.
+   * Caches that rebuild prefixes from snapshots use it (compressed-state.ts); this one needs nothing.
+   */
+  planPrompt(_end: number): void {}
+
   /** Keep only the first n positions (n <= length). */
   async trim(n: number): Promise<void> {
     if (n > this.length || n < 0) throw new Error(`cannot trim a cache of ${this.length} positions to ${n}`);

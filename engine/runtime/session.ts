@@ -156,18 +156,10 @@ export class ModelSession {
     if (ids.length === 0) throw new Error('forward needs at least one token');
     if (state instanceof CompressedKvState) {
       // Cut the step at snapshot positions so a later trim/copy can restore any prefix cheaply: every
-      // `snapshotEvery` positions, and for a prompt also `promptTail` before its end (or where it
-      // starts, when less is new), since the next keystroke usually edits the prompt's last tokens.
+      // `snapshotEvery` positions, and the prompt's tail snapshot (planPrompt) when this step reaches it.
       const every = state.snapshotEvery;
       const end = state.length + ids.length;
-      const margin = state.promptTail;
-      let tail = -1;
-      if (ids.length > 1 && margin > 0) {
-        tail = Math.max(state.length, end - margin);
-        const latest = state.snapshotPositions.at(-1) ?? 0;
-        if (tail - latest < margin) tail = -1; // one close enough already
-        else if (tail === state.length) state.snapshot();
-      }
+      const tail = state.tailAt;
       const sizes: number[] = [];
       let at = state.length;
       while (at < end) {
@@ -179,7 +171,9 @@ export class ModelSession {
       }
       return this.#forwardSplit(state, ids, sizes, opts, (piece) => {
         state.tokens.push(...piece);
-        if (state.length % every === 0 || state.length === tail) state.snapshot();
+        if (state.length === state.tailAt) state.tailAt = -1;
+        else if (state.length % every !== 0) return;
+        state.snapshot();
       });
     }
     if (ids.length > 1 && this.tokenByToken) return this.#forwardSplit(state, ids, ids.map(() => 1), opts);

@@ -109,6 +109,7 @@ export async function generate(ctx: GenerateContext, job: GenerateJob): Promise<
   try {
     const t0 = performance.now();
     let logits: Float32Array | null = null;
+    state.planPrompt(prompt.length);
     for (let pos = reused; pos < prompt.length; pos += PREFILL_CHUNK) {
       logits = (await session.forward(state, prompt.slice(pos, Math.min(prompt.length, pos + PREFILL_CHUNK)), { logitsToKeep: 1 })).logits;
       usage.forwards++;

@@ -49,24 +49,31 @@ async function fresh(tokens: number[], keep: number): Promise<Float32Array> {
 }
 
 describe('DeepSeek-V4 prefix cache', () => {
-  it('snapshots every 64 positions and 16 before each prompt\'s end; the cache is far smaller than full K/V', async () => {
+  it('snapshots every 64 positions and 16 before a planned prompt\'s end; the cache is far smaller than full K/V', async () => {
     const st = m.session.newState();
     assert.ok(st instanceof CompressedKvState);
     await m.session.forward(st, ids.slice(0, 150));
-    await m.session.forward(st, ids.slice(150, 300));
-    assert.deepEqual(st.snapshotPositions, [64, 128, 134, 192, 256, 284]);
-    // A short prompt after those (less than 16 new tokens): a snapshot where it starts, if none is near.
-    await m.session.forward(st, ids.slice(300, 302));
-    assert.deepEqual(st.snapshotPositions.slice(-1), [300]);
-    await m.session.forward(st, ids.slice(302, 304));
-    assert.deepEqual(st.snapshotPositions.slice(-1), [300], 'one within 16 already');
+    await m.session.forward(st, ids.slice(150, 290));
+    assert.deepEqual(st.snapshotPositions, [64, 128, 192, 256]);
+    // A prompt announced to end at 310 (as the service does): a snapshot 16 before its end.
+    st.planPrompt(310);
+    await m.session.forward(st, ids.slice(290, 300));
+    await m.session.forward(st, ids.slice(300, 310));
+    assert.deepEqual(st.snapshotPositions.slice(-2), [256, 294]);
+    // Less than 16 new tokens: a snapshot where the prefill starts, if none is that close.
+    st.planPrompt(312);
+    await m.session.forward(st, ids.slice(310, 312));
+    assert.deepEqual(st.snapshotPositions.slice(-1), [310]);
+    st.planPrompt(314);
+    await m.session.forward(st, ids.slice(312, 314));
+    assert.deepEqual(st.snapshotPositions.slice(-1), [310], 'one within 16 already');
     // Decode steps take none.
-    await m.session.forward(st, [ids[304]!]);
-    assert.deepEqual(st.snapshotPositions.slice(-1), [300]);
-    assert.equal(st.length, 305);
-    // Full K=V for 305 tokens x 5 layers x head_dim 64 x 4 bytes = 390400; the window is 16.
+    await m.session.forward(st, [ids[314]!]);
+    assert.deepEqual(st.snapshotPositions.slice(-1), [310]);
+    assert.equal(st.length, 315);
+    // Full K=V for 315 tokens x 5 layers x head_dim 64 x 4 bytes = 403200; the window is 16.
     const live = st.bytes;
-    assert.ok(live < 390400, `cache ${live} bytes`);
+    assert.ok(live < 403200, `cache ${live} bytes`);
     st.dispose();
   });
 
@@ -81,6 +88,7 @@ describe('DeepSeek-V4 prefix cache', () => {
       it(`${what}, entry ${keep ? 'kept (copy)' : 'taken (trim)'}: same logits as a fresh run`, async () => {
         const cache = new PrefixCache(1 << 30, () => m.session.newState());
         const a = m.session.newState();
+        a.planPrompt(ids.length); // its tail snapshot (584) serves the cut at 597
         await m.session.forward(a, ids);
         cache.put(ids, a);
         const b = requestAt(n);
