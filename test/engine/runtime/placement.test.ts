@@ -75,8 +75,12 @@ interface Reference {
 }
 
 /** Runs the oracle prompt with ORT's profiler on; returns node -> provider and the prefill cosine. */
-async function runProfiled(m: BuiltModel, budget: number | undefined): Promise<{ providers: Map<string, string>; agreement: number; session: { placement: ModelSession['placement'] } }> {
-  const ref = JSON.parse(fs.readFileSync(path.join(CASE, 'reference.json'), 'utf8')) as Reference;
+async function runProfiled(
+  m: BuiltModel,
+  budget: number | undefined,
+  caseDir = CASE,
+): Promise<{ providers: Map<string, string>; agreement: number; session: { placement: ModelSession['placement'] } }> {
+  const ref = JSON.parse(fs.readFileSync(path.join(caseDir, 'reference.json'), 'utf8')) as Reference;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-placement-profile-'));
   try {
     const s = await ModelSession.create(m, { providers: ['webgpu'], profileDir: dir, gpuMemoryBudgetBytes: budget });
@@ -114,6 +118,25 @@ describe('routed experts on WebGPU', { skip: WEBGPU_SKIPPED ? 'SWITCHYARD_SKIP_W
     assert.ok(dense.length > 0);
     for (const [name, provider] of dense) assert.equal(provider, 'WebGpuExecutionProvider', `${name} ran on ${provider}`);
     assert.ok(agreement >= 0.999, `cosine ${agreement}`);
+  });
+
+  test('DeepSeek-V4: a budget for two of five MoE layers puts their experts on the GPU, the rest on the CPU, and agrees with the oracle', async () => {
+    const v4Case = path.join(sharedDir(), 'oracle-v4', 'deepseek_v4');
+    const ckpt = Checkpoint.open(v4Case);
+    let m: BuiltModel;
+    try {
+      m = await buildModel(ckpt, { quant: 'int8', cacheDir });
+    } finally {
+      ckpt.close();
+    }
+    const layers = m.io.expertCuts.map((c) => c.layer);
+    assert.deepEqual(layers, [0, 1, 2, 3, 4], 'every V4 layer is a MoE layer, hash-routed ones included');
+    const { providers, agreement, session } = await runProfiled(m, budgetFor(m, 2), v4Case);
+    assert.deepEqual(session.placement.gpuLayers, [0, 1]);
+    for (const l of [0, 1]) assert.equal(providers.get(`layers.${l}/QMoE_node`), 'WebGpuExecutionProvider');
+    for (const l of [2, 3, 4]) assert.equal(providers.get(`layers.${l}/QMoE_node`), 'CPUExecutionProvider');
+    // The tiny V4 case is far more sensitive to int8 than V2 (README, Fidelity); the CPU int8 floor.
+    assert.ok(agreement >= 0.985, `cosine ${agreement}`);
   });
 
   test('16 heads (more than a WebGPU shader may bind buffers): int8 runs on the GPU and agrees with the CPU', async () => {
