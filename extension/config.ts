@@ -26,6 +26,8 @@ export interface Settings {
   /** Chat and refactors: most tokens one answer may generate, and the context budget of its code windows (0: follow the model). */
   chatMaxTokens: number;
   chatBudgetTokens: number;
+  /** Chat with models that have a thinking mode (DeepSeek-V4): reason before answering. */
+  chatThinking: boolean;
   /** An OpenAI-compatible base URL (".../v1"); when set it replaces the local engine everywhere. */
   remoteEndpoint: string;
   /** Model name sent to the endpoint; empty: the first one its /v1/models lists. */
@@ -53,6 +55,7 @@ export const DEFAULT_SETTINGS: Settings = {
   budgetTokens: 0,
   chatMaxTokens: 1024,
   chatBudgetTokens: 0,
+  chatThinking: false,
   remoteEndpoint: '',
   remoteModel: '',
   remoteTimeoutSeconds: 60,
@@ -65,7 +68,7 @@ export const DEFAULT_SETTINGS: Settings = {
 const QUANTS: readonly Quant[] = ['none', 'int8', 'int4'];
 
 /** Raw values keyed by the setting's name under "switchyard." (undefined = not set). */
-export type RawSettings = Partial<Record<'model.path' | 'model.quantization' | 'engine.executionProviders' | 'engine.gpuMemoryBudget' | 'engine.nodePath' | 'completions.enabled' | 'completions.languages' | 'completions.debounceMs' | 'completions.maxTokens' | 'context.budgetTokens' | 'chat.maxTokens' | 'chat.budgetTokens' | 'remote.endpoint' | 'remote.model' | 'remote.timeoutSeconds' | 'remote.contextLength' | 'remote.fimFormat' | 'models.folder' | 'models.hubUrl', unknown>>;
+export type RawSettings = Partial<Record<'model.path' | 'model.quantization' | 'engine.executionProviders' | 'engine.gpuMemoryBudget' | 'engine.nodePath' | 'completions.enabled' | 'completions.languages' | 'completions.debounceMs' | 'completions.maxTokens' | 'context.budgetTokens' | 'chat.maxTokens' | 'chat.budgetTokens' | 'chat.thinking' | 'remote.endpoint' | 'remote.model' | 'remote.timeoutSeconds' | 'remote.contextLength' | 'remote.fimFormat' | 'models.folder' | 'models.hubUrl', unknown>>;
 
 function int(v: unknown, def: number, min: number, max: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, Math.round(v))) : def;
@@ -99,6 +102,7 @@ export function normalizeSettings(raw: RawSettings): Settings {
     budgetTokens: budget(raw['context.budgetTokens'], d.budgetTokens, 256, 1 << 21),
     chatMaxTokens: int(raw['chat.maxTokens'], d.chatMaxTokens, 16, 32768),
     chatBudgetTokens: budget(raw['chat.budgetTokens'], d.chatBudgetTokens, 256, 1 << 21),
+    chatThinking: typeof raw['chat.thinking'] === 'boolean' ? raw['chat.thinking'] : d.chatThinking,
     remoteEndpoint: str(raw['remote.endpoint'], d.remoteEndpoint).replace(/\/+$/, ''),
     remoteModel: str(raw['remote.model'], d.remoteModel),
     remoteTimeoutSeconds: int(raw['remote.timeoutSeconds'], d.remoteTimeoutSeconds, 1, 3600),

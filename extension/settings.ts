@@ -18,6 +18,7 @@ const KEYS = [
   'context.budgetTokens',
   'chat.maxTokens',
   'chat.budgetTokens',
+  'chat.thinking',
   'remote.endpoint',
   'remote.model',
   'remote.timeoutSeconds',

@@ -548,6 +548,8 @@ export class RemoteBackend implements ModelBackend {
         messages: p.messages.map((m) => ({ role: m.role, content: m.content })),
         max_tokens: p.maxTokens ?? CHAT_MAX_TOKENS,
         ...samplingBody(p),
+        // vLLM's and SGLang's switch for models with a thinking mode; sent only when asked for.
+        ...(p.thinking ? { chat_template_kwargs: { thinking: true } } : {}),
         stream: true,
         stream_options: { include_usage: true },
       };

@@ -50,7 +50,7 @@ export interface HistoryStore {
 export interface ChatSessionDeps {
   /** The ready backend (starting the engine if needed), undefined when none can serve. */
   backend: (signal: AbortSignal) => Promise<ModelBackend | undefined>;
-  settings: () => Pick<Settings, 'chatMaxTokens'>;
+  settings: () => Pick<Settings, 'chatMaxTokens' | 'chatThinking'>;
   post: (m: HostMessage) => void;
   /** The context chips' windows now (already within the chip budget). */
   context: (opts: SendOptions) => Promise<readonly ChipWindow[]>;
@@ -239,7 +239,12 @@ export class ChatSession {
         if (prompt.droppedTurns) this.#log('info', `chat: ${prompt.droppedTurns} earlier turns left out to fit the context of ${backend.contextLength} tokens`);
         if (signal.aborted) throw new BackendError('cancelled', 'cancelled');
         result = await backend.chat(
-          { ...(this.deps.sampling ?? DEFAULT_SAMPLING), messages: prompt.messages, maxTokens: prompt.maxTokens },
+          {
+            ...(this.deps.sampling ?? DEFAULT_SAMPLING),
+            messages: prompt.messages,
+            maxTokens: prompt.maxTokens,
+            ...(this.deps.settings().chatThinking ? { thinking: true } : {}),
+          },
           (d) => {
             if (!live()) return;
             if (!d.content && !d.reasoning) return;

@@ -36,6 +36,7 @@ describe('package.json contract', () => {
       'switchyard.context.budgetTokens': DEFAULT_SETTINGS.budgetTokens,
       'switchyard.chat.maxTokens': DEFAULT_SETTINGS.chatMaxTokens,
       'switchyard.chat.budgetTokens': DEFAULT_SETTINGS.chatBudgetTokens,
+      'switchyard.chat.thinking': DEFAULT_SETTINGS.chatThinking,
       'switchyard.remote.endpoint': DEFAULT_SETTINGS.remoteEndpoint,
       'switchyard.remote.model': DEFAULT_SETTINGS.remoteModel,
       'switchyard.remote.timeoutSeconds': DEFAULT_SETTINGS.remoteTimeoutSeconds,

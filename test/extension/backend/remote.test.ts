@@ -349,6 +349,10 @@ describe('RemoteBackend against a misbehaving server', () => {
     const plain = seen.filter((s) => s.url === '/ok/v1/chat/completions').at(-1)!;
     assert.deepEqual(plain.body, { model: 'chosen', messages: [{ role: 'user', content: 'x' }], max_tokens: 1024, temperature: 0, stream: true, stream_options: { include_usage: true } });
     assert.equal(plain.auth, undefined);
+    // Thinking (switchyard.chat.thinking) as vLLM and SGLang take it.
+    await make('ok', { model: 'chosen' }).chat({ messages: [{ role: 'user', content: 'x' }], thinking: true });
+    const thinking = seen.filter((s) => s.url === '/ok/v1/chat/completions').at(-1)!;
+    assert.deepEqual((thinking.body as Record<string, unknown>).chat_template_kwargs, { thinking: true });
   });
 
   test('complete: prompt + suffix for FIM, no suffix when raw, usage and cached tokens', T, async () => {

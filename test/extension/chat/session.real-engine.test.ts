@@ -56,7 +56,7 @@ describe('chat session with the real engine', () => {
     let chatMaxTokens = 24;
     const session = new ChatSession({
       backend: async () => backend,
-      settings: () => ({ chatMaxTokens }),
+      settings: () => ({ chatMaxTokens, chatThinking: false }),
       post: (m) => posts.push(m),
       context: async () => windows,
       // Greedy: the random weights then give the same nonsense every run.

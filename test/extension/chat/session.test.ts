@@ -73,14 +73,14 @@ class FakeMemento implements MementoLike {
   }
 }
 
-function setup(backend: ModelBackend | undefined, opts: { windows?: ChipWindow[]; turns?: Turn[]; memento?: FakeMemento; debounceMs?: number } = {}) {
+function setup(backend: ModelBackend | undefined, opts: { windows?: ChipWindow[]; turns?: Turn[]; memento?: FakeMemento; debounceMs?: number; thinking?: boolean } = {}) {
   const posts: HostMessage[] = [];
   const memento = opts.memento ?? new FakeMemento();
   const history = new ChatHistory(memento, undefined, { debounceMs: opts.debounceMs ?? 5 });
   let n = 0;
   const session = new ChatSession({
     backend: async () => backend,
-    settings: () => ({ chatMaxTokens: 512 }),
+    settings: () => ({ chatMaxTokens: 512, chatThinking: opts.thinking ?? false }),
     post: (m) => posts.push(m),
     context: async () => opts.windows ?? [],
     history,
@@ -97,6 +97,15 @@ const until = async (cond: () => boolean, ms = 5000) => {
 };
 
 describe('chat session', () => {
+  it('switchyard.chat.thinking asks the backend for thinking; off, the request does not mention it', async () => {
+    const on = new FakeBackend([d('ok')]);
+    await setup(on, { thinking: true }).session.send('why?');
+    assert.equal(on.calls[0]!.thinking, true);
+    const off = new FakeBackend([d('ok')]);
+    await setup(off).session.send('why?');
+    assert.equal('thinking' in off.calls[0]!, false);
+  });
+
   it('streams deltas to the view in order, content and reasoning apart, and finishes with stats', async () => {
     const b = new FakeBackend([d(undefined, 'think '), d(undefined, 'more'), d('Hello'), d(', '), d('world')]);
     const { session, posts, history } = setup(b);
