@@ -50,6 +50,22 @@ export function cacheLayout(spec: ModelSpec): CacheInput[] {
   return out;
 }
 
+/**
+ * The inputs every decoder graph takes (token ids, positions, logits_to_keep, one per cache
+ * tensor), and a weight reader that checks each tensor's shape against the config first.
+ */
+export function decoderInputs(g: GraphBuilder, caches: CacheInput[], src: WeightSource) {
+  const inputIds = g.input('input_ids', DataType.INT64, [1, 'seq']);
+  const positionIds = g.input('position_ids', DataType.INT64, [1, 'seq']);
+  const logitsToKeep = g.input('logits_to_keep', DataType.INT64, [1]);
+  for (const c of caches) g.input(c.past, DataType.FLOAT, c.shape);
+  const W = (name: string, shape: number[]): Float32Array => {
+    src.expectShape(name, shape);
+    return src.readF32(name);
+  };
+  return { inputIds, positionIds, logitsToKeep, W };
+}
+
 /** Permutation that turns interleaved rope pairs (x0,x1),(x2,x3).. into rotate-half order. */
 function deinterleaveRows(w: Float32Array, rowStart: number, rows: number, cols: number): void {
   const block = w.slice(rowStart * cols, (rowStart + rows) * cols);
@@ -67,16 +83,8 @@ export function emitDecoder(
   onLayer: (done: number, total: number) => void = () => {},
 ): DecoderIO {
   const H = spec.hidden;
-  const W = (name: string, shape: number[]): Float32Array => {
-    src.expectShape(name, shape);
-    return src.readF32(name);
-  };
-
-  const inputIds = g.input('input_ids', DataType.INT64, [1, 'seq']);
-  const positionIds = g.input('position_ids', DataType.INT64, [1, 'seq']);
-  const logitsToKeep = g.input('logits_to_keep', DataType.INT64, [1]);
   const caches = cacheLayout(spec);
-  for (const c of caches) g.input(c.past, DataType.FLOAT, c.shape);
+  const { inputIds, positionIds, logitsToKeep, W } = decoderInputs(g, caches, src);
 
   const embed = W('model.embed_tokens.weight', [spec.vocab, H]);
   let h = g.gather(g.weight('embed_tokens', embed, [spec.vocab, H]), inputIds); // [1,S,H]

@@ -17,7 +17,7 @@
 import { DataType, type GraphBuilder } from '../../graph/builder.ts';
 import { concatRows, linear, transpose2d, type Quant } from '../../graph/linear.ts';
 import { routedExperts, scalarTensor, type ExpertsCut } from '../../graph/moe.ts';
-import type { CacheInput, DecoderIO, LayerCut } from '../decoder.ts';
+import { decoderInputs, type CacheInput, type DecoderIO, type LayerCut } from '../decoder.ts';
 import type { RopeParams } from '../rope.ts';
 import type { ModelSpec } from '../spec.ts';
 import type { WeightSource } from '../tensor-names.ts';
@@ -66,16 +66,8 @@ export function emitV4Decoder(
   const hc = v.hcMult;
   const eps = spec.eps;
   const moe = spec.moe!;
-  const W = (name: string, shape: number[]): Float32Array => {
-    src.expectShape(name, shape);
-    return src.readF32(name);
-  };
-
-  const inputIds = g.input('input_ids', DataType.INT64, [1, 'seq']);
-  const positionIds = g.input('position_ids', DataType.INT64, [1, 'seq']);
-  const logitsToKeep = g.input('logits_to_keep', DataType.INT64, [1]);
   const caches = v4CacheLayout(spec);
-  for (const c of caches) g.input(c.past, DataType.FLOAT, c.shape);
+  const { inputIds, positionIds, logitsToKeep, W } = decoderInputs(g, caches, src);
 
   // ---- small helpers over [rows, ...] tensors with the batch dimension dropped ----
   const scalarOf = (x: string, axis: number) => g.op('Gather', [g.op('Shape', [x]), g.i64(axis)], { axis: 0 }); // int64 scalar
