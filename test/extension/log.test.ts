@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { register } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { mapVscodeTo } from '../helpers/vscode-stand-in.ts';
 import { describe, it } from 'node:test';
 
 const lines: { level: string; message: string }[] = [];
@@ -18,10 +18,7 @@ const FAKE = `data:text/javascript,${encodeURIComponent(`
   export const window = { createOutputChannel: () => ({ trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), show() {}, dispose() {} }) };
 `)}`;
 (globalThis as { __syLogLines?: unknown }).__syLogLines = lines;
-register(
-  `data:text/javascript,${encodeURIComponent(`export async function resolve(s, c, next) { return s === 'vscode' ? { url: ${JSON.stringify(FAKE)}, shortCircuit: true } : next(s, c); }`)}`,
-  import.meta.url,
-);
+mapVscodeTo(FAKE);
 const { createLogger } = await import('../../extension/log.ts');
 const { Trace, describeEvent } = await import('../../extension/trace.ts');
 type TraceEvent = import('../../extension/trace.ts').TraceEvent;

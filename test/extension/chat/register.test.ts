@@ -9,21 +9,16 @@
  * New Chat, and `ask`.
  */
 import assert from 'node:assert/strict';
-import { register } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import type { ChatDeltaParams, ChatParams, ChatResult } from '../../../engine/protocol/protocol.ts';
 import type { ModelBackend } from '../../../extension/backend/backend.ts';
 import type { ProposedEdit } from '../../../extension/edits/proposed-edit.ts';
 import type { EngineView, FixAction, HostMessage, ViewState } from '../../../webview/protocol.ts';
 import { DEFAULT_SETTINGS } from '../../../extension/config.ts';
+import { mapVscodeTo } from '../../helpers/vscode-stand-in.ts';
 
 const FAKE = new URL('./fake-vscode.ts', import.meta.url).href;
-register(
-  `data:text/javascript,${encodeURIComponent(
-    `export async function resolve(s, c, next) { return s === 'vscode' ? { url: ${JSON.stringify(FAKE)}, shortCircuit: true } : next(s, c); }`,
-  )}`,
-  import.meta.url,
-);
+mapVscodeTo(FAKE);
 const fv = (await import(FAKE)) as typeof import('./fake-vscode.ts');
 const { registerChat } = await import('../../../extension/chat/register.ts');
 const { NO_EDITOR } = await import('../../../extension/chat/code-actions.ts');

@@ -3,16 +3,11 @@
  * (fake-progress-vscode.ts, mapped to the bare 'vscode' import by a resolve hook).
  */
 import assert from 'node:assert/strict';
-import { register } from 'node:module';
+import { mapVscodeTo } from '../../helpers/vscode-stand-in.ts';
 import { describe, it } from 'node:test';
 
 const FAKE = new URL('./fake-progress-vscode.ts', import.meta.url).href;
-register(
-  `data:text/javascript,${encodeURIComponent(
-    `export async function resolve(s, c, next) { return s === 'vscode' ? { url: ${JSON.stringify(FAKE)}, shortCircuit: true } : next(s, c); }`,
-  )}`,
-  import.meta.url,
-);
+mapVscodeTo(FAKE);
 const { shown } = (await import(FAKE)) as typeof import('./fake-progress-vscode.ts');
 const { LoadProgress } = await import('../../../extension/engine/load-progress.ts');
 

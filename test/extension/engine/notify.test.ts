@@ -5,16 +5,11 @@
  * the old notification; tested in the real VS Code by test/e2e/problems.e2e.ts).
  */
 import assert from 'node:assert/strict';
-import { register } from 'node:module';
+import { mapVscodeTo } from '../../helpers/vscode-stand-in.ts';
 import { describe, it } from 'node:test';
 
 const FAKE = new URL('./fake-progress-vscode.ts', import.meta.url).href;
-register(
-  `data:text/javascript,${encodeURIComponent(
-    `export async function resolve(s, c, next) { return s === 'vscode' ? { url: ${JSON.stringify(FAKE)}, shortCircuit: true } : next(s, c); }`,
-  )}`,
-  import.meta.url,
-);
+mapVscodeTo(FAKE);
 const { shown } = (await import(FAKE)) as typeof import('./fake-progress-vscode.ts');
 const { ProblemNotice, problemMessage, commandLink } = await import('../../../extension/engine/notify.ts');
 
